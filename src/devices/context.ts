@@ -1,0 +1,14 @@
+/**
+ * What a device may ask of the machine around it. Devices run on the vCPU
+ * thread that touched them, so these calls must not block.
+ */
+import type { VmStop } from '../vmm/stop.js';
+
+export interface DeviceContext {
+  /** The vCPU whose access is being handled. */
+  readonly vcpuId: number;
+  /** Bytes for the VM's console (serial output). */
+  console(bytes: Uint8Array): void;
+  /** Ends the VM with this outcome once the current exit is handled. */
+  stop(outcome: VmStop): void;
+}

@@ -1,0 +1,40 @@
+/**
+ * What the main thread and a vCPU worker share: the start-up data, the
+ * messages the worker posts, and the control word both sides watch.
+ */
+import type { DeviceSpec } from '../devices/registry.js';
+import type { RamRange } from '../memory/layout.js';
+import type { VmStop } from '../vmm/stop.js';
+
+export interface VcpuWorkerData {
+  id: number;
+  vcpuFd: number;
+  mmapSize: number;
+  memfd: number;
+  ram: RamRange[];
+  devices: DeviceSpec[];
+  /** Int32Array over this, indexed by Control. */
+  control: SharedArrayBuffer;
+  /** Float64Array over this: per exit reason, [count, nanoseconds handling]. */
+  stats: SharedArrayBuffer;
+  /** Time each exit's handling (costs two clock reads an exit). */
+  timeExits: boolean;
+  /** fd to write one line per exit to, or -1. */
+  traceFd: number;
+}
+
+export const Control = { REQUEST: 0, STATE: 1, KICK: 2 } as const;
+export const CONTROL_SLOTS = 3;
+/** Control[KICK]: 0 idle, 1 the main thread is signalling the worker, -1 the worker thread is gone. */
+export const Kick = { IDLE: 0, SIGNALLING: 1, CLOSED: -1 } as const;
+export const Request = { RUN: 0, PAUSE: 1, STOP: 2 } as const;
+export const State = { STARTING: 0, RUNNING: 1, PAUSED: 2, STOPPED: 3 } as const;
+
+export type WorkerMessage =
+  | { type: 'ready'; thread: bigint }
+  | { type: 'console'; data: Uint8Array }
+  | { type: 'stop'; stop: VmStop };
+
+/** Exit reasons are small numbers; stats keep a slot for each below this. */
+export const MAX_EXIT_REASON = 64;
+export const STATS_SLOTS = MAX_EXIT_REASON + 1; // the last slot: time inside KVM_RUN

@@ -1,0 +1,236 @@
+/**
+ * The run loop of one vCPU: KVM_RUN, then dispatch the exit to the port or
+ * MMIO bus, or end the VM with a report. Runs on the vCPU's worker thread.
+ */
+import { constants } from 'node:os';
+import { writeSync } from 'node:fs';
+import type { Bus } from '../devices/bus.js';
+import { hex } from '../devices/bus.js';
+import { ExitReason, exitReasonName, InternalErrorSuberror, IO_OUT, SystemEvent, type KvmRun } from '../kvm/kvm-run.js';
+import type { VcpuFd } from '../kvm/vcpu.js';
+import { ExitStatus, type VmStop } from '../vmm/stop.js';
+import { formatRegisters, hexBytes } from './cpu-report.js';
+import { Control, MAX_EXIT_REASON, Request, State, STATS_SLOTS } from './protocol.js';
+
+const EINTR = constants.errno.EINTR;
+const EAGAIN = constants.errno.EAGAIN;
+const KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES = 1n;
+
+export interface VcpuLoopOptions {
+  id: number;
+  vcpu: VcpuFd;
+  run: KvmRun;
+  buses: { pio: Bus; mmio: Bus };
+  control: Int32Array;
+  stats: Float64Array;
+  timeExits: boolean;
+  traceFd: number;
+  /** Called once after each exit so buffered console output goes out in order. */
+  flush(): void;
+}
+
+export class VcpuLoop {
+  private stop?: VmStop;
+
+  constructor(private readonly o: VcpuLoopOptions) {}
+
+  /** Ends the loop after the exit being handled; the first outcome wins. */
+  requestStop(stop: VmStop): void {
+    this.stop ??= { ...stop, vcpu: this.o.id };
+  }
+
+  /** Runs until the guest or the host ends the VM; returns how it ended (undefined: the host asked). */
+  runUntilStopped(): VmStop | undefined {
+    const { vcpu, run, control, stats, timeExits } = this.o;
+    Atomics.store(control, Control.STATE, State.RUNNING);
+    while (this.stop === undefined) {
+      const request = Atomics.load(control, Control.REQUEST);
+      if (request === Request.STOP) break;
+      if (request === Request.PAUSE) {
+        this.waitWhilePaused();
+        continue;
+      }
+      const entered = timeExits ? performance.now() : 0;
+      const r = vcpu.enter();
+      if (r < 0) {
+        if (r === -EINTR || r === -EAGAIN) {
+          // A kick: clear immediate_exit before looking at the request, so a kick
+          // that lands after this point still stops the next KVM_RUN.
+          run.immediateExit = false;
+          continue;
+        }
+        this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.ERROR, message: `KVM_RUN failed: errno ${-r}` });
+        break;
+      }
+      const reason = run.exitReason;
+      const slot = reason < MAX_EXIT_REASON ? reason : MAX_EXIT_REASON - 1;
+      stats[slot * 2]++;
+      if (timeExits) {
+        const left = performance.now();
+        stats[(STATS_SLOTS - 1) * 2 + 1] += (left - entered) * 1e6;
+        this.handleExit(reason);
+        stats[slot * 2 + 1] += (performance.now() - left) * 1e6;
+      } else {
+        this.handleExit(reason);
+      }
+      this.o.flush();
+    }
+    Atomics.store(control, Control.STATE, State.STOPPED);
+    Atomics.notify(control, Control.STATE);
+    return this.stop;
+  }
+
+  private waitWhilePaused(): void {
+    const { control } = this.o;
+    Atomics.store(control, Control.STATE, State.PAUSED);
+    Atomics.notify(control, Control.STATE);
+    Atomics.wait(control, Control.REQUEST, Request.PAUSE);
+    Atomics.store(control, Control.STATE, State.RUNNING);
+    Atomics.notify(control, Control.STATE);
+  }
+
+  private handleExit(reason: number): void {
+    const { run } = this.o;
+    if (this.o.traceFd >= 0) this.trace(reason);
+    switch (reason) {
+      case ExitReason.IO: return this.handleIo();
+      case ExitReason.MMIO: return this.handleMmio();
+      case ExitReason.HLT:
+        return this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR, message: 'the guest halted with nothing to wake it' });
+      case ExitReason.SHUTDOWN:
+        return this.requestStop({
+          kind: 'triple-fault', exitCode: ExitStatus.TRIPLE_FAULT,
+          message: 'the guest triple-faulted (a fault while delivering a double fault): the CPU shut down',
+          report: this.registerDump(),
+        });
+      case ExitReason.SYSTEM_EVENT: return this.handleSystemEvent();
+      case ExitReason.INTERNAL_ERROR: return this.handleInternalError();
+      case ExitReason.FAIL_ENTRY:
+        return this.requestStop({
+          kind: 'fail-entry', exitCode: ExitStatus.FAIL_ENTRY,
+          message: `the CPU refused to enter the guest (hardware entry failure reason ${hex(run.failEntryReason)})`,
+          report: this.registerDump(),
+        });
+      case ExitReason.DEBUG:
+        return this.requestStop({
+          kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR,
+          message: `debug exception ${run.debugException} at ${hex(run.debugPc)}`, report: this.registerDump(),
+        });
+      case ExitReason.INTR:
+        return; // a signal arrived; the loop looks at the request
+      default:
+        return this.requestStop({
+          kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR,
+          message: `unexpected VM exit ${exitReasonName(reason)} (${reason})`, report: this.registerDump(),
+        });
+    }
+  }
+
+  private handleIo(): void {
+    const { run, buses } = this.o;
+    const port = run.ioPort;
+    const size = run.ioSize;
+    const count = run.ioCount;
+    const offset = run.ioDataOffset;
+    if (offset + size * count > run.bytes.length) {
+      return this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.ERROR, message: 'KVM reported port data outside the kvm_run page' });
+    }
+    const entry = buses.pio.find(port, size);
+    const out = run.ioDirection === IO_OUT;
+    for (let i = 0; i < count; i++) {
+      const data = run.bytes.subarray(offset + i * size, offset + (i + 1) * size);
+      if (entry === undefined) {
+        if (!out) data.fill(0xff); // nothing there: the bus floats high
+      } else if (out) {
+        entry.device.write(port - entry.base, data);
+      } else {
+        entry.device.read(port - entry.base, data);
+      }
+    }
+  }
+
+  private handleMmio(): void {
+    const { run, buses } = this.o;
+    const address = run.mmioAddress;
+    const length = Math.min(run.mmioLength, 8);
+    const data = run.bytes.subarray(run.mmioDataOffset, run.mmioDataOffset + length);
+    const entry = buses.mmio.find(address, length);
+    if (entry === undefined) {
+      if (!run.mmioIsWrite) data.fill(0xff);
+      return;
+    }
+    if (run.mmioIsWrite) entry.device.write(address - entry.base, data);
+    else entry.device.read(address - entry.base, data);
+  }
+
+  private handleSystemEvent(): void {
+    const { run } = this.o;
+    switch (run.eventType) {
+      case SystemEvent.SHUTDOWN:
+        return this.requestStop({ kind: 'shutdown', exitCode: ExitStatus.OK, message: 'the guest powered off' });
+      case SystemEvent.RESET:
+        return this.requestStop({ kind: 'reset', exitCode: ExitStatus.OK, message: 'the guest asked for a reset' });
+      case SystemEvent.CRASH:
+        return this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR, message: 'the guest reported a crash', report: this.registerDump() });
+      default:
+        return this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR, message: `system event ${run.eventType}` });
+    }
+  }
+
+  private handleInternalError(): void {
+    const { run } = this.o;
+    const suberror = run.suberror;
+    const data = run.exitData;
+    const name = Object.entries(InternalErrorSuberror).find(([, v]) => v === suberror)?.[0] ?? `suberror ${suberror}`;
+    const lines = [`suberror: ${suberror} (${name})`, `data: ${data.map((d) => hex(d)).join(' ') || '(none)'}`];
+    let what = 'KVM could not run the guest';
+    if (suberror === InternalErrorSuberror.EMULATION) {
+      what = "KVM's instruction emulator could not run a guest instruction";
+      const insn = instructionBytes(data);
+      if (insn) lines.push(`instruction bytes: ${hexBytes(insn)}`);
+    }
+    this.requestStop({
+      kind: 'internal-error', exitCode: ExitStatus.INTERNAL_ERROR, message: what,
+      report: `${lines.join('\n')}\n${this.registerDump()}`,
+    });
+  }
+
+  private registerDump(): string {
+    try {
+      return formatRegisters(this.o.vcpu.getRegs(), this.o.vcpu.getSregs());
+    } catch (e) {
+      return `(registers unavailable: ${(e as Error).message})`;
+    }
+  }
+
+  private trace(reason: number): void {
+    const { run, vcpu } = this.o;
+    let detail = '';
+    if (reason === ExitReason.IO) {
+      const bytes = run.bytes.subarray(run.ioDataOffset, run.ioDataOffset + run.ioSize * Math.min(run.ioCount, 16));
+      detail = ` ${run.ioDirection === IO_OUT ? 'out' : 'in'} port=${hex(run.ioPort, 4)} size=${run.ioSize} count=${run.ioCount}` +
+        (run.ioDirection === IO_OUT ? ` data=${hexBytes(bytes)}` : '');
+    } else if (reason === ExitReason.MMIO) {
+      const bytes = run.bytes.subarray(run.mmioDataOffset, run.mmioDataOffset + Math.min(run.mmioLength, 8));
+      detail = ` ${run.mmioIsWrite ? 'write' : 'read'} addr=${hex(run.mmioAddress)} size=${run.mmioLength}` +
+        (run.mmioIsWrite ? ` data=${hexBytes(bytes)}` : '');
+    }
+    let rip = '?';
+    try {
+      rip = hex(vcpu.getRegs().rip);
+    } catch {
+      // registers are only a nicety here
+    }
+    writeSync(this.o.traceFd, `vcpu${this.o.id} ${exitReasonName(reason)}${detail} rip=${rip}\n`);
+  }
+}
+
+/** The instruction bytes KVM puts in data[] when it sets the flag for them: u64 flags, then u8 size, u8 bytes[15]. */
+function instructionBytes(data: bigint[]): Uint8Array | undefined {
+  if (data.length < 3 || (data[0] & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) === 0n) return undefined;
+  const raw = new Uint8Array(16);
+  const view = new DataView(raw.buffer);
+  view.setBigUint64(0, data[1], true);
+  view.setBigUint64(8, data[2], true);
+  return raw.subarray(1, 1 + Math.min(raw[0], 15));
+}

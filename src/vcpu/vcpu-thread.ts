@@ -1,0 +1,110 @@
+/**
+ * The main thread's handle on a vCPU worker: start it, pause and resume
+ * it, kick it out of KVM_RUN, and stop it.
+ *
+ * A kick sets kvm_run.immediate_exit and then signals the worker thread:
+ * the flag covers a worker that is about to enter KVM_RUN, the signal one
+ * that is already inside.
+ */
+import { Worker } from 'node:worker_threads';
+import { pthreadKill } from '../kvm/libc.js';
+import type { KvmRun } from '../kvm/kvm-run.js';
+import type { VmStop } from '../vmm/stop.js';
+import { Control, CONTROL_SLOTS, Kick, Request, State, STATS_SLOTS, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
+
+const KICK_SIGNAL = 'SIGUSR2';
+const SIGUSR2 = 12;
+let signalHandlerInstalled = false;
+
+/** KVM_RUN only returns -EINTR for a signal that has a handler; the default action would kill the process. */
+function installKickHandler(): void {
+  if (signalHandlerInstalled) return;
+  process.on(KICK_SIGNAL, () => {});
+  signalHandlerInstalled = true;
+}
+
+export interface VcpuThreadEvents {
+  console(data: Uint8Array): void;
+  stop(stop: VmStop): void;
+}
+
+export class VcpuThread {
+  readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
+  readonly stats = new Float64Array(new SharedArrayBuffer(STATS_SLOTS * 2 * 8));
+  private thread?: bigint;
+  private exited?: Promise<void>;
+
+  constructor(
+    readonly id: number,
+    private readonly run: KvmRun,
+  ) {}
+
+  start(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): Promise<void> {
+    installKickHandler();
+    const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), {
+      workerData: { ...data, control: this.control.buffer, stats: this.stats.buffer } satisfies VcpuWorkerData,
+    });
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    return new Promise((resolve, reject) => {
+      worker.on('message', (m: WorkerMessage) => {
+        if (m.type === 'ready') {
+          this.thread = m.thread;
+          resolve();
+        } else if (m.type === 'console') {
+          events.console(m.data);
+        } else {
+          events.stop(m.stop);
+        }
+      });
+      worker.once('error', (e) => {
+        reject(e);
+        events.stop({ kind: 'guest-error', exitCode: 2, message: `vCPU ${this.id} thread failed: ${e.message}`, vcpu: this.id });
+      });
+    });
+  }
+
+  get state(): number {
+    return Atomics.load(this.control, Control.STATE);
+  }
+
+  /** Forces the worker out of KVM_RUN so it looks at its request. */
+  kick(): void {
+    this.run.immediateExit = true;
+    if (this.thread === undefined) return;
+    if (Atomics.compareExchange(this.control, Control.KICK, Kick.IDLE, Kick.SIGNALLING) !== Kick.IDLE) return;
+    try {
+      pthreadKill(this.thread, SIGUSR2);
+    } finally {
+      Atomics.store(this.control, Control.KICK, Kick.IDLE);
+      Atomics.notify(this.control, Control.KICK);
+    }
+  }
+
+  async pause(): Promise<void> {
+    if (this.state === State.STOPPED) return;
+    Atomics.store(this.control, Control.REQUEST, Request.PAUSE);
+    this.kick();
+    await this.waitForState(State.PAUSED);
+  }
+
+  resume(): void {
+    Atomics.store(this.control, Control.REQUEST, Request.RUN);
+    Atomics.notify(this.control, Control.REQUEST);
+  }
+
+  /** Stops the worker and waits until its thread has ended. */
+  async stop(): Promise<void> {
+    Atomics.store(this.control, Control.REQUEST, Request.STOP);
+    Atomics.notify(this.control, Control.REQUEST);
+    if (this.state !== State.STOPPED) this.kick();
+    await this.exited;
+  }
+
+  private async waitForState(wanted: number): Promise<void> {
+    for (;;) {
+      const now = Atomics.load(this.control, Control.STATE);
+      if (now === wanted || now === State.STOPPED) return;
+      await Atomics.waitAsync(this.control, Control.STATE, now).value;
+    }
+  }
+}

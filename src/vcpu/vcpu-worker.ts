@@ -1,0 +1,60 @@
+/**
+ * Entry point of a vCPU's worker thread: wraps the vCPU fd its VM created,
+ * builds this thread's view of the devices, and runs the exit loop.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Bus } from '../devices/bus.js';
+import type { DeviceContext } from '../devices/context.js';
+import { attachDevice } from '../devices/registry.js';
+import { pthreadSelf } from '../kvm/libc.js';
+import { VcpuFd } from '../kvm/vcpu.js';
+import { mapGuestMemory } from '../memory/mapping.js';
+import { Control, Kick, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
+import { VcpuLoop } from './vcpu-loop.js';
+
+const data = workerData as VcpuWorkerData;
+const post = (m: WorkerMessage) => parentPort!.postMessage(m);
+
+const vcpu = new VcpuFd(data.vcpuFd, data.mmapSize);
+const memory = mapGuestMemory(data.memfd, data.ram);
+let pending: Uint8Array[] = [];
+let loop: VcpuLoop | undefined;
+
+const ctx: DeviceContext = {
+  vcpuId: data.id,
+  console: (bytes) => pending.push(bytes.slice()),
+  stop: (outcome) => loop?.requestStop(outcome),
+};
+const buses = { pio: new Bus('pio'), mmio: new Bus('mmio') };
+for (const spec of data.devices) attachDevice(spec, buses, ctx);
+
+loop = new VcpuLoop({
+  id: data.id,
+  vcpu,
+  run: vcpu.run(),
+  buses,
+  control: new Int32Array(data.control),
+  stats: new Float64Array(data.stats),
+  timeExits: data.timeExits,
+  traceFd: data.traceFd,
+  flush() {
+    if (pending.length === 0) return;
+    post({ type: 'console', data: Buffer.concat(pending) });
+    pending = [];
+  },
+});
+
+post({ type: 'ready', thread: pthreadSelf() });
+const stop = loop.runUntilStopped();
+if (stop) post({ type: 'stop', stop });
+memory.unmap();
+vcpu.unmapRun();
+closeKickGate();
+
+/** After this, the main thread will not signal this thread again (it is about to end). */
+function closeKickGate(): void {
+  const control = new Int32Array(data.control);
+  while (Atomics.compareExchange(control, Control.KICK, Kick.IDLE, Kick.CLOSED) !== Kick.IDLE) {
+    Atomics.wait(control, Control.KICK, Kick.SIGNALLING, 10);
+  }
+}
