@@ -90,8 +90,12 @@ export class VcpuLoop {
   }
 
   private handleExit(reason: number): void {
-    const { run } = this.o;
+    this.dispatch(reason);
     if (this.o.traceFd >= 0) this.trace(reason);
+  }
+
+  private dispatch(reason: number): void {
+    const { run } = this.o;
     switch (reason) {
       case ExitReason.IO: return this.handleIo();
       case ExitReason.MMIO: return this.handleMmio();
@@ -208,12 +212,10 @@ export class VcpuLoop {
     let detail = '';
     if (reason === ExitReason.IO) {
       const bytes = run.bytes.subarray(run.ioDataOffset, run.ioDataOffset + run.ioSize * Math.min(run.ioCount, 16));
-      detail = ` ${run.ioDirection === IO_OUT ? 'out' : 'in'} port=${hex(run.ioPort, 4)} size=${run.ioSize} count=${run.ioCount}` +
-        (run.ioDirection === IO_OUT ? ` data=${hexBytes(bytes)}` : '');
+      detail = ` ${run.ioDirection === IO_OUT ? 'out' : 'in'} port=${hex(run.ioPort, 4)} size=${run.ioSize} count=${run.ioCount} data=${hexBytes(bytes)}`;
     } else if (reason === ExitReason.MMIO) {
       const bytes = run.bytes.subarray(run.mmioDataOffset, run.mmioDataOffset + Math.min(run.mmioLength, 8));
-      detail = ` ${run.mmioIsWrite ? 'write' : 'read'} addr=${hex(run.mmioAddress)} size=${run.mmioLength}` +
-        (run.mmioIsWrite ? ` data=${hexBytes(bytes)}` : '');
+      detail = ` ${run.mmioIsWrite ? 'write' : 'read'} addr=${hex(run.mmioAddress)} size=${run.mmioLength} data=${hexBytes(bytes)}`;
     }
     let rip = '?';
     try {

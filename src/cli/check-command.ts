@@ -1,0 +1,1 @@
+export async function checkCommand(_o: { json?: boolean }): Promise<number> { return 0; }

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * The tsvmm command line: a thin layer over the library.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { checkCommand } from './check-command.js';
+import { demoCommand } from './demo-command.js';
+import { reportError, EXIT_USAGE } from './fail.js';
+import { runCommand } from './run-command.js';
+
+const program = new Command('tsvmm')
+  .description('a KVM virtual machine monitor in TypeScript')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text.trimEnd().split('\n')[0] + '\n') });
+
+const runFlags = (cmd: Command) =>
+  cmd
+    .option('--stats', 'print a table of VM exits (count, time) at the end')
+    .option('--trace-exits [file]', 'log every VM exit (reason, port or address, size, data, RIP) to stderr or a file')
+    .option('--memory-map', 'print the guest-physical memory map before starting');
+
+runFlags(
+  program
+    .command('run')
+    .description('run a guest: a raw binary (--raw) or a multiboot kernel (--kernel)')
+    .option('--raw <file>', 'raw binary image')
+    .addOption(new Option('--mode <mode>', 'CPU mode for --raw').choices(['real', 'protected', 'long']).default('long'))
+    .option('--load-addr <addr>', 'where --raw is loaded', '0x100000')
+    .option('--entry <addr>', 'entry point for --raw (default: the load address)')
+    .option('--user', 'with --mode long: start at CPL3 (ring 3)')
+    .option('--kernel <file>', 'multiboot kernel (ELF32 or a.out kludge)')
+    .option('--append <text>', 'kernel command line')
+    .option('--module <file[,args]>', 'multiboot module with its command line (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--mem <size>', 'guest RAM, e.g. 64M, 2G', '128M')
+    .option('--cpus <n>', 'number of vCPUs', '1')
+    .option('--test-device <addr>', 'add the MMIO test device at this address'),
+).action(async (opts) => {
+  process.exitCode = await runCommand(opts);
+});
+
+runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {
+  process.exitCode = await demoCommand(opts);
+});
+
+program
+  .command('check')
+  .description('explain what this host can run: CPU, /dev/kvm, capabilities, KVM backend')
+  .option('--json', 'machine-readable output')
+  .action(async (opts) => {
+    process.exitCode = await checkCommand(opts);
+  });
+
+try {
+  await program.parseAsync();
+} catch (e) {
+  if (e instanceof CommanderError) {
+    process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    process.exitCode = reportError(e);
+  }
+}

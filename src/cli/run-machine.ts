@@ -1,0 +1,51 @@
+/**
+ * Runs a machine for the command line: console to stdout, Ctrl-C and
+ * SIGTERM stop it in order, and at the end the outcome, the exit table and
+ * the exit status.
+ */
+import { closeSync, openSync } from 'node:fs';
+import { formatExitStats } from '../vcpu/exit-stats.js';
+import { buildMachine } from '../vmm/builder.js';
+import type { MachineConfig } from '../vmm/config.js';
+import { formatMemoryMap } from '../vmm/memory-map.js';
+import { ExitStatus } from '../vmm/stop.js';
+
+export interface RunFlags {
+  stats?: boolean;
+  traceExits?: string | boolean;
+  memoryMap?: boolean;
+}
+
+/** Returns the process exit status. */
+export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>, flags: RunFlags): Promise<number> {
+  const traceFd = typeof flags.traceExits === 'string' ? openSync(flags.traceExits, 'w') : flags.traceExits ? 2 : -1;
+  const machine = buildMachine({
+    ...config,
+    console: (data) => process.stdout.write(data),
+    timeExits: flags.stats,
+    traceFd,
+  });
+  if (flags.memoryMap) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
+    void machine.stop({ kind: 'stopped', exitCode, message: `stopped by ${signal}` });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const stop = await machine.run();
+    await machine.stop();
+    if (stop.kind !== 'debug-exit' && stop.kind !== 'shutdown') {
+      process.stderr.write(`tsvmm: ${stop.message}${stop.vcpu !== undefined ? ` (vCPU ${stop.vcpu})` : ''}\n`);
+      if (stop.report) process.stderr.write(`${stop.report}\n`);
+    }
+    if (flags.stats) process.stderr.write(`\nVM exits:\n${formatExitStats(machine.exitStats())}\n`);
+    return stop.exitCode;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await machine.destroy();
+    if (traceFd > 2) closeSync(traceFd);
+  }
+}

@@ -1,0 +1,30 @@
+/**
+ * What a machine is made of: the typed configuration the library takes and
+ * the CLI fills in.
+ */
+import type { CpuMode } from '../arch/x86/cpu-modes.js';
+import type { MultibootModule } from '../boot/multiboot.js';
+import type { DeviceSpec } from '../devices/registry.js';
+
+export type BootSource =
+  | { kind: 'raw'; image: Uint8Array; mode: CpuMode; loadAddr: number; entry?: number; user?: boolean }
+  | { kind: 'multiboot'; image: Uint8Array; cmdline?: string; modules?: MultibootModule[] };
+
+export interface MachineConfig {
+  /** Guest RAM in bytes. */
+  memory: number;
+  cpus: number;
+  boot: BootSource;
+  /** Defaults to COM1 and the debug-exit port. */
+  devices?: DeviceSpec[];
+  /** Receives serial output. */
+  console?: (data: Uint8Array) => void;
+  /** Measure time spent per exit reason (two clock reads per exit). */
+  timeExits?: boolean;
+  /** Write one line per VM exit to this fd. */
+  traceFd?: number;
+}
+
+export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'debug-exit' }];
+
+export const MAX_CPUS = 255;

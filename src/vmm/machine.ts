@@ -1,0 +1,121 @@
+/**
+ * A built VM and its lifecycle: start the vCPU threads, pause, resume,
+ * stop, and tear everything down (every fd closed, every worker ended).
+ */
+import type { DeviceSpec } from '../devices/registry.js';
+import { close } from '../kvm/libc.js';
+import type { Kvm } from '../kvm/system.js';
+import type { VcpuFd } from '../kvm/vcpu.js';
+import type { VmFd } from '../kvm/vm.js';
+import type { MappedGuestMemory } from '../memory/mapping.js';
+import { collectExitStats, type ExitStats } from '../vcpu/exit-stats.js';
+import { VcpuThread } from '../vcpu/vcpu-thread.js';
+import { describeMemoryMap, type MemoryMapEntry } from './memory-map.js';
+import { ExitStatus, type VmStop } from './stop.js';
+
+export interface Vcpu {
+  fd: VcpuFd;
+  thread: VcpuThread;
+}
+
+export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroyed';
+
+export class Machine {
+  vm?: VmFd;
+  memfd?: number;
+  memory?: MappedGuestMemory;
+  readonly vcpus: Vcpu[] = [];
+  devices: DeviceSpec[] = [];
+  console: (data: Uint8Array) => void = () => {};
+  timeExits = false;
+  traceFd = -1;
+  private current: MachineState = 'built';
+  private outcome?: VmStop;
+  private readonly stopped: Promise<VmStop>;
+  private settle!: (stop: VmStop) => void;
+
+  constructor(readonly kvm: Kvm) {
+    this.stopped = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  get state(): MachineState {
+    return this.current;
+  }
+
+  /** Starts every vCPU thread; resolves once all are running. */
+  async start(): Promise<void> {
+    if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
+    const { memfd, memory } = this;
+    if (memfd === undefined || memory === undefined) throw new Error('machine has no memory');
+    this.current = 'running';
+    await Promise.all(
+      this.vcpus.map((v) =>
+        v.thread.start(
+          {
+            id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, memfd, ram: memory.ram,
+            devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
+          },
+          { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
+        ),
+      ),
+    );
+  }
+
+  /** Resolves with how the VM ended. */
+  wait(): Promise<VmStop> {
+    return this.stopped;
+  }
+
+  /** Starts the machine and resolves when it ends. */
+  async run(): Promise<VmStop> {
+    await this.start();
+    return this.wait();
+  }
+
+  async pause(): Promise<void> {
+    if (this.current !== 'running') return;
+    await Promise.all(this.vcpus.map((v) => v.thread.pause()));
+    this.current = 'paused';
+  }
+
+  resume(): void {
+    if (this.current !== 'paused') return;
+    this.vcpus.forEach((v) => v.thread.resume());
+    this.current = 'running';
+  }
+
+  /** Ends the VM (the first outcome is the one reported) and waits for every vCPU thread to end. */
+  async stop(outcome: VmStop = { kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped by the host' }): Promise<void> {
+    if (this.outcome === undefined) {
+      this.outcome = outcome;
+      this.settle(outcome);
+    }
+    if (this.current === 'running' || this.current === 'paused') {
+      this.current = 'stopped';
+      await Promise.all(this.vcpus.map((v) => v.thread.stop()));
+    }
+  }
+
+  exitStats(): ExitStats {
+    return collectExitStats(this.vcpus.map((v) => v.thread.stats));
+  }
+
+  memoryMap(): MemoryMapEntry[] {
+    return describeMemoryMap(this.memory?.ram ?? [], this.devices);
+  }
+
+  /** Stops the VM if it runs and releases everything it holds. */
+  async destroy(): Promise<void> {
+    if (this.current === 'destroyed') return;
+    await this.stop();
+    for (const v of this.vcpus) v.fd.close();
+    this.vcpus.length = 0;
+    this.memory?.unmap();
+    this.memory = undefined;
+    if (this.memfd !== undefined) close(this.memfd);
+    this.memfd = undefined;
+    this.vm?.close();
+    this.kvm.close();
+    this.current = 'destroyed';
+  }
+}

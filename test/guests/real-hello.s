@@ -1,0 +1,15 @@
+# Real mode: print a line on COM1, then exit through the debug-exit port with 0x21.
+    .code16
+    .globl _start
+_start:
+    mov $msg, %si
+    mov $0x3f8, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  mov $0x21, %al
+    out %al, $0xf4
+    hlt
+msg: .asciz "hello from real mode\n"
