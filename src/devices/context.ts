@@ -9,6 +9,8 @@ export interface DeviceContext {
   readonly vcpuId: number;
   /** Bytes for the VM's console (serial output). */
   console(bytes: Uint8Array): void;
+  /** Drives an interrupt line of the in-kernel PIC/IOAPIC. */
+  irq(line: number, level: boolean): void;
   /** Ends the VM with this outcome once the current exit is handled. */
   stop(outcome: VmStop): void;
 }

@@ -2,7 +2,7 @@
  * What the main thread and a vCPU worker share: the start-up data, the
  * messages the worker posts, and the control word both sides watch.
  */
-import type { DeviceSpec } from '../devices/registry.js';
+import type { MachineDevice } from '../devices/registry.js';
 import type { RamRange } from '../memory/layout.js';
 import type { VmStop } from '../vmm/stop.js';
 
@@ -12,7 +12,9 @@ export interface VcpuWorkerData {
   mmapSize: number;
   memfd: number;
   ram: RamRange[];
-  devices: DeviceSpec[];
+  /** The VM fd, for interrupt lines raised by devices. */
+  vmFd: number;
+  devices: MachineDevice[];
   /** Int32Array over this, indexed by Control. */
   control: SharedArrayBuffer;
   /** Float64Array over this: per exit reason, [count, nanoseconds handling]. */

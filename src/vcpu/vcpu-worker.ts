@@ -8,6 +8,7 @@ import type { DeviceContext } from '../devices/context.js';
 import { attachDevice } from '../devices/registry.js';
 import { pthreadSelf } from '../kvm/libc.js';
 import { VcpuFd } from '../kvm/vcpu.js';
+import { VmFd } from '../kvm/vm.js';
 import { mapGuestMemory } from '../memory/mapping.js';
 import { Control, Kick, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
 import { VcpuLoop } from './vcpu-loop.js';
@@ -16,6 +17,8 @@ const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 
 const vcpu = new VcpuFd(data.vcpuFd, data.mmapSize);
+// Borrowed from the main thread, which closes it.
+const vm = new VmFd(data.vmFd, data.mmapSize);
 const memory = mapGuestMemory(data.memfd, data.ram);
 let pending: Uint8Array[] = [];
 let loop: VcpuLoop | undefined;
@@ -23,10 +26,11 @@ let loop: VcpuLoop | undefined;
 const ctx: DeviceContext = {
   vcpuId: data.id,
   console: (bytes) => pending.push(bytes.slice()),
+  irq: (line, level) => vm.irqLine(line, level),
   stop: (outcome) => loop?.requestStop(outcome),
 };
 const buses = { pio: new Bus('pio'), mmio: new Bus('mmio') };
-for (const spec of data.devices) attachDevice(spec, buses, ctx);
+for (const device of data.devices) attachDevice(device, buses, ctx);
 
 loop = new VcpuLoop({
   id: data.id,

@@ -10,6 +10,7 @@ import { bootMsrs } from '../arch/x86/msrs.js';
 import { buildIdentityPageTables, identityPageTablesSize } from '../arch/x86/page-tables.js';
 import { loadMultiboot } from '../boot/multiboot.js';
 import { loadRaw, type Reserved } from '../boot/raw.js';
+import { machineDevice } from '../devices/registry.js';
 import { Kvm } from '../kvm/system.js';
 import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
@@ -48,7 +49,7 @@ export function buildMachine(config: MachineConfig): Machine {
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
     const boot = loadGuest(config.boot, memory);
-    machine.devices = config.devices ?? defaultDevices;
+    machine.devices = (config.devices ?? defaultDevices).map(machineDevice);
     machine.console = config.console ?? (() => {});
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;

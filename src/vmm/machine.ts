@@ -2,7 +2,7 @@
  * A built VM and its lifecycle: start the vCPU threads, pause, resume,
  * stop, and tear everything down (every fd closed, every worker ended).
  */
-import type { DeviceSpec } from '../devices/registry.js';
+import type { MachineDevice } from '../devices/registry.js';
 import { close } from '../kvm/libc.js';
 import type { Kvm } from '../kvm/system.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
@@ -25,7 +25,7 @@ export class Machine {
   memfd?: number;
   memory?: MappedGuestMemory;
   readonly vcpus: Vcpu[] = [];
-  devices: DeviceSpec[] = [];
+  devices: MachineDevice[] = [];
   console: (data: Uint8Array) => void = () => {};
   timeExits = false;
   traceFd = -1;
@@ -45,14 +45,14 @@ export class Machine {
   /** Starts every vCPU thread; resolves once all are running. */
   async start(): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
-    const { memfd, memory } = this;
-    if (memfd === undefined || memory === undefined) throw new Error('machine has no memory');
+    const { memfd, memory, vm } = this;
+    if (memfd === undefined || memory === undefined || vm === undefined) throw new Error('machine is not built');
     this.current = 'running';
     await Promise.all(
       this.vcpus.map((v) =>
         v.thread.start(
           {
-            id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, memfd, ram: memory.ram,
+            id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
             devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
           },
           { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
@@ -101,7 +101,7 @@ export class Machine {
   }
 
   memoryMap(): MemoryMapEntry[] {
-    return describeMemoryMap(this.memory?.ram ?? [], this.devices);
+    return describeMemoryMap(this.memory?.ram ?? [], this.devices.map((d) => d.spec));
   }
 
   /** Stops the VM if it runs and releases everything it holds. */

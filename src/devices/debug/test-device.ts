@@ -6,23 +6,28 @@
  *   0xff8         (read) number of accesses so far, 64-bit
  */
 import type { BusDevice } from '../bus.js';
+import type { DeviceState } from '../device-state.js';
 
 export const TEST_DEVICE_SIZE = 0x1000;
 const COUNTER = 0xff8;
 
 export class TestDevice implements BusDevice {
-  private readonly scratch = new Uint8Array(TEST_DEVICE_SIZE);
-  private readonly view = new DataView(this.scratch.buffer);
-  private accesses = 0n;
+  static readonly stateSize = TEST_DEVICE_SIZE;
+
+  constructor(private readonly state: DeviceState) {}
+
+  private count(): void {
+    const v = this.state.view;
+    v.setBigUint64(COUNTER, v.getBigUint64(COUNTER, true) + 1n, true);
+  }
 
   read(offset: number, data: Uint8Array): void {
-    this.accesses++;
-    this.view.setBigUint64(COUNTER, this.accesses, true);
-    data.set(this.scratch.subarray(offset, offset + data.length));
+    this.count();
+    data.set(this.state.bytes.subarray(offset, offset + data.length));
   }
 
   write(offset: number, data: Uint8Array): void {
-    this.accesses++;
-    if (offset + data.length <= COUNTER) this.scratch.set(data, offset);
+    this.count();
+    if (offset + data.length <= COUNTER) this.state.bytes.set(data, offset);
   }
 }

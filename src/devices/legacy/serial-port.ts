@@ -6,6 +6,7 @@
  */
 import type { BusDevice } from '../bus.js';
 import type { DeviceContext } from '../context.js';
+import type { DeviceState } from '../device-state.js';
 
 export const COM1_BASE = 0x3f8;
 export const SERIAL_PORT_SIZE = 8;
@@ -22,10 +23,17 @@ const IIR_NO_INTERRUPT = 0x01;
 const MSR_CTS_DSR_DCD = 0xb0;
 
 export class SerialPort implements BusDevice {
-  private readonly regs = new Uint8Array(SERIAL_PORT_SIZE);
-  private readonly divisor = new Uint8Array(2);
+  static readonly stateSize = SERIAL_PORT_SIZE + 2;
+  private readonly regs: Uint8Array;
+  private readonly divisor: Uint8Array;
 
-  constructor(private readonly ctx: DeviceContext) {}
+  constructor(
+    private readonly ctx: DeviceContext,
+    state: DeviceState,
+  ) {
+    this.regs = state.bytes.subarray(0, SERIAL_PORT_SIZE);
+    this.divisor = state.bytes.subarray(SERIAL_PORT_SIZE, SERIAL_PORT_SIZE + 2);
+  }
 
   private get dlab(): boolean {
     return (this.regs[LCR] & LCR_DLAB) !== 0;

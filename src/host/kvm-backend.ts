@@ -1,0 +1,78 @@
+/**
+ * Which KVM backend serves /dev/kvm, told by the vendor module in
+ * /sys/module, and what that means for the guests tsvmm runs.
+ */
+import type { CpuInfo } from './cpu-info.js';
+import type { HostProbe } from './host-probe.js';
+
+export const SYS_MODULE = '/sys/module';
+
+export type BackendKind = 'hardware' | 'software' | 'unknown';
+
+export interface KvmBackend {
+  /** The vendor module ('kvm_intel', 'kvm_amd', 'kvm_pvm', ...), 'kvm' when only the core is loaded, null when there is no KVM module. */
+  module: string | null;
+  kind: BackendKind;
+  /** Hardware backends: this KVM itself runs inside another hypervisor (the CPU's 'hypervisor' flag). */
+  nested?: boolean;
+  /** Hardware backends, when the module's `nested` parameter is readable: whether this KVM lets its guests use VT-x/AMD-V themselves. */
+  offersNested?: boolean;
+  /** What the backend means for guests, in plain words. */
+  description: string;
+}
+
+const hardwareBackends: Record<string, string> = {
+  kvm_intel: 'Intel VT-x',
+  kvm_amd: 'AMD-V (SVM)',
+};
+
+const softwareBackends: Record<string, string> = {
+  kvm_pvm:
+    'PVM (kvm_pvm), a software backend: KVM here does not use VT-x/AMD-V. Guest code at CPL3 ' +
+    '(user mode of a 64-bit paged guest) runs natively, but guest code at CPL0 (real mode, protected mode, ' +
+    'the kernel ring of long mode) is run by the host kernel\'s instruction emulator: it is more than a thousand ' +
+    'times slower than native, instructions the emulator lacks stop the guest with KVM_EXIT_INTERNAL_ERROR, ' +
+    'and CPUID at CPL0 may return the host\'s values instead of those set with KVM_SET_CPUID2.',
+};
+
+export function detectBackend(host: HostProbe, cpu: CpuInfo): KvmBackend {
+  const modules = host.listDir(SYS_MODULE);
+  const hardware = Object.keys(hardwareBackends).find((m) => modules.includes(m));
+  if (hardware) return hardwareBackend(host, hardware, cpu);
+  const software = Object.keys(softwareBackends).find((m) => modules.includes(m));
+  if (software) return { module: software, kind: 'software', description: softwareBackends[software] };
+  const other = modules.find((m) => m.startsWith('kvm_'));
+  if (other) {
+    return { module: other, kind: 'unknown', description: `${other} is a KVM module tsvmm does not know: it cannot say how guests run on it.` };
+  }
+  if (modules.includes('kvm')) {
+    return { module: 'kvm', kind: 'unknown', description: 'The KVM core is loaded but no vendor module (kvm_intel, kvm_amd, ...) is.' };
+  }
+  return { module: null, kind: 'unknown', description: `No KVM module in ${SYS_MODULE}.` };
+}
+
+function hardwareBackend(host: HostProbe, module: string, cpu: CpuInfo): KvmBackend {
+  const sentences = [`${hardwareBackends[module]} (${module}), a hardware backend: guest code runs natively on the CPU in every mode; only VM exits (port I/O, MMIO, HLT, ...) enter KVM.`];
+  if (cpu.hypervisor) {
+    sentences.push(
+      'This host is itself a virtual machine (the CPU reports the hypervisor flag), so this is nested virtualization: ' +
+        'guests still run natively, but every VM exit also passes through the outer hypervisor and costs more.',
+    );
+  }
+  const offersNested = nestedParameter(host.readText(`${SYS_MODULE}/${module}/parameters/nested`));
+  if (offersNested !== undefined) {
+    sentences.push(
+      offersNested
+        ? `${module} offers nested virtualization: its guests may run hypervisors of their own.`
+        : `${module} does not offer nested virtualization (parameter nested is off).`,
+    );
+  }
+  return { module, kind: 'hardware', nested: cpu.hypervisor, ...(offersNested === undefined ? {} : { offersNested }), description: sentences.join(' ') };
+}
+
+/** kvm_intel says Y/N, kvm_amd says 1/0. */
+function nestedParameter(text: string | undefined): boolean | undefined {
+  const value = text?.trim();
+  if (!value) return undefined;
+  return value === 'Y' || value === 'y' || value === '1';
+}
