@@ -1,0 +1,16 @@
+/**
+ * tsvmm's public API: build a machine from a typed configuration, run it,
+ * and look inside (exit statistics, memory map, guest memory).
+ */
+export { buildMachine, ConfigError } from './vmm/builder.js';
+export { Machine, type MachineState } from './vmm/machine.js';
+export type { MachineConfig, BootSource } from './vmm/config.js';
+export { defaultDevices } from './vmm/config.js';
+export type { VmStop, VmStopKind } from './vmm/stop.js';
+export { ExitStatus } from './vmm/stop.js';
+export type { DeviceSpec } from './devices/registry.js';
+export { GuestMemory, GuestMemoryError } from './memory/guest-memory.js';
+export { parseSize, MiB, GiB } from './memory/layout.js';
+export { formatExitStats, type ExitStats } from './vcpu/exit-stats.js';
+export { formatMemoryMap, type MemoryMapEntry } from './vmm/memory-map.js';
+export { Kvm, KvmError } from './kvm/system.js';
