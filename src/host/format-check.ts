@@ -55,11 +55,14 @@ function capabilityRows(report: HostReport): string[] {
   });
 }
 
-/** Word-wraps text to WIDTH columns: `first` prefixes the first line, `rest` the others. */
+/**
+ * Word-wraps text to WIDTH columns: `first` prefixes the first line, `rest`
+ * the others. A `command` in backticks stays on one line so it can be copied.
+ */
 function wrap(text: string, first: string, rest: string): string[] {
   const lines: string[] = [];
   let line = first;
-  for (const word of text.split(/\s+/)) {
+  for (const word of text.match(/`[^`]*`\S*|\S+/g) ?? []) {
     const prefix = lines.length === 0 ? first : rest;
     if (line.length > prefix.length && line.length + 1 + word.length > WIDTH) {
       lines.push(line);
