@@ -60,6 +60,19 @@ export class VcpuFd {
     ioctlBuffer(this.fd, ioc.KVM_SET_XSAVE, region, 'KVM_SET_XSAVE');
   }
 
+  /** XCR0, the only XCR there is today. */
+  getXcr0(): bigint {
+    const buf = s.kvmXcrs.alloc();
+    ioctlBuffer(this.fd, ioc.KVM_GET_XCRS, buf, 'KVM_GET_XCRS');
+    const xcrs = s.kvmXcrs.decode(buf);
+    return xcrs.xcrs.slice(0, xcrs.nr_xcrs).find((x) => x.xcr === 0)?.value ?? 1n;
+  }
+  setXcr0(value: bigint): void {
+    const xcrs = Array.from({ length: 16 }, () => ({ xcr: 0, reserved: 0, value: 0n }));
+    xcrs[0].value = value;
+    ioctlBuffer(this.fd, ioc.KVM_SET_XCRS, s.kvmXcrs.encode({ nr_xcrs: 1, flags: 0, xcrs }), 'KVM_SET_XCRS');
+  }
+
   getMpState(): number { return this.get(ioc.KVM_GET_MP_STATE, s.kvmMpState, 'KVM_GET_MP_STATE').mp_state; }
   setMpState(mp_state: number): void { this.set(ioc.KVM_SET_MP_STATE, s.kvmMpState, { mp_state }, 'KVM_SET_MP_STATE'); }
 

@@ -3,7 +3,8 @@
  * spent handling them, summed over vCPUs, and printed as a table.
  */
 import { exitReasonName } from '../kvm/kvm-run.js';
-import { MAX_EXIT_REASON, STATS_SLOTS } from './protocol.js';
+import { assistMnemonics } from '../arch/x86/emulator/mnemonics.js';
+import { ASSIST_SLOT_BASE, GUEST_TIME_SLOT, MAX_EXIT_REASON } from './protocol.js';
 
 export interface ExitStatsRow {
   reason: string;
@@ -17,6 +18,8 @@ export interface ExitStats {
   total: number;
   /** Nanoseconds spent inside KVM_RUN, across vCPUs (0 when not timed). */
   guestNs: number;
+  /** Instructions the emulation assist ran, by mnemonic. */
+  assisted: Record<string, number>;
 }
 
 export function collectExitStats(perVcpu: Float64Array[]): ExitStats {
@@ -31,8 +34,13 @@ export function collectExitStats(perVcpu: Float64Array[]): ExitStats {
     if (count > 0) rows.push({ reason: exitReasonName(reason), count, handlingNs });
   }
   rows.sort((a, b) => b.count - a.count);
-  const guestNs = perVcpu.reduce((n, s) => n + s[(STATS_SLOTS - 1) * 2 + 1], 0);
-  return { rows, total: rows.reduce((n, r) => n + r.count, 0), guestNs };
+  const guestNs = perVcpu.reduce((n, s) => n + s[GUEST_TIME_SLOT * 2 + 1], 0);
+  const assisted: Record<string, number> = {};
+  assistMnemonics.forEach((m, i) => {
+    const n = perVcpu.reduce((sum, s) => sum + s[(ASSIST_SLOT_BASE + i) * 2], 0);
+    if (n > 0) assisted[m] = n;
+  });
+  return { rows, total: rows.reduce((n, r) => n + r.count, 0), guestNs, assisted };
 }
 
 const BAR_WIDTH = 30;
@@ -56,5 +64,7 @@ export function formatExitStats(stats: ExitStats): string {
     cells.map((c, i) => (i === 0 || i === last ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   const out = [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)];
   if (timed) out.push(`time inside KVM_RUN: ${ms(stats.guestNs)}`);
+  const assisted = Object.entries(stats.assisted).sort((a, b) => b[1] - a[1]);
+  if (assisted.length > 0) out.push(`emulation assist: ${assisted.map(([m, n]) => `${m} ${n}`).join(', ')}`);
   return out.join('\n');
 }

@@ -3,7 +3,9 @@
  * messages the worker posts, and the control word both sides watch.
  */
 import type { MachineDevice } from '../devices/registry.js';
+import type { CpuidEntry } from '../kvm/structs.js';
 import type { RamRange } from '../memory/layout.js';
+import { assistMnemonics } from '../arch/x86/emulator/mnemonics.js';
 import type { VmStop } from '../vmm/stop.js';
 
 export interface VcpuWorkerData {
@@ -23,6 +25,12 @@ export interface VcpuWorkerData {
   timeExits: boolean;
   /** fd to write one line per exit to, or -1. */
   traceFd: number;
+  /** The CPUID this vCPU was given (the emulator answers from it). */
+  cpuid: CpuidEntry[];
+  /** Emulate instructions KVM's own emulator gives up on (software backends). */
+  emulationAssist: boolean;
+  /** Int32Array[1]: one emulated instruction at a time per VM. */
+  assistLock: SharedArrayBuffer;
 }
 
 export const Control = { REQUEST: 0, STATE: 1, KICK: 2 } as const;
@@ -39,4 +47,7 @@ export type WorkerMessage =
 
 /** Exit reasons are small numbers; stats keep a slot for each below this. */
 export const MAX_EXIT_REASON = 64;
-export const STATS_SLOTS = MAX_EXIT_REASON + 1; // the last slot: time inside KVM_RUN
+export const GUEST_TIME_SLOT = MAX_EXIT_REASON; // time inside KVM_RUN
+/** After the exit reasons and guest time: one count per assisted mnemonic. */
+export const ASSIST_SLOT_BASE = MAX_EXIT_REASON + 1;
+export const STATS_SLOTS = ASSIST_SLOT_BASE + assistMnemonics.length;

@@ -10,7 +10,13 @@ import { ExitReason, exitReasonName, InternalErrorSuberror, IO_OUT, SystemEvent,
 import type { VcpuFd } from '../kvm/vcpu.js';
 import { ExitStatus, type VmStop } from '../vmm/stop.js';
 import { formatRegisters, hexBytes } from './cpu-report.js';
-import { Control, MAX_EXIT_REASON, Request, State, STATS_SLOTS } from './protocol.js';
+import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Request, State } from './protocol.js';
+import { assistInstruction } from '../arch/x86/emulator/assist.js';
+import { mnemonicSlot } from '../arch/x86/emulator/mnemonics.js';
+import type { CpuidEntry } from '../kvm/structs.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { disassembleOne } from '../tools/disassembler.js';
+import { cpuMode } from './cpu-report.js';
 
 const EINTR = constants.errno.EINTR;
 const EAGAIN = constants.errno.EAGAIN;
@@ -25,6 +31,10 @@ export interface VcpuLoopOptions {
   stats: Float64Array;
   timeExits: boolean;
   traceFd: number;
+  memory: GuestMemory;
+  cpuid: CpuidEntry[];
+  /** Set when KVM's own emulator needs help (software backends). */
+  assist?: { lock: Int32Array };
   /** Called once after each exit so buffered console output goes out in order. */
   flush(): void;
 }
@@ -67,7 +77,7 @@ export class VcpuLoop {
       stats[slot * 2]++;
       if (timeExits) {
         const left = performance.now();
-        stats[(STATS_SLOTS - 1) * 2 + 1] += (left - entered) * 1e6;
+        stats[GUEST_TIME_SLOT * 2 + 1] += (left - entered) * 1e6;
         this.handleExit(reason);
         stats[slot * 2 + 1] += (performance.now() - left) * 1e6;
       } else {
@@ -184,6 +194,7 @@ export class VcpuLoop {
   private handleInternalError(): void {
     const { run } = this.o;
     const suberror = run.suberror;
+    if (suberror === InternalErrorSuberror.EMULATION && this.o.assist && this.tryAssist(this.o.assist.lock)) return;
     const data = run.exitData;
     const name = Object.entries(InternalErrorSuberror).find(([, v]) => v === suberror)?.[0] ?? `suberror ${suberror}`;
     const lines = [`suberror: ${suberror} (${name})`, `data: ${data.map((d) => hex(d)).join(' ') || '(none)'}`];
@@ -197,6 +208,32 @@ export class VcpuLoop {
       kind: 'internal-error', exitCode: ExitStatus.INTERNAL_ERROR, message: what,
       report: `${lines.join('\n')}\n${this.registerDump()}`,
     });
+  }
+
+  /** Runs the instruction KVM's emulator gave up on; false when the assist does not know it either. */
+  private tryAssist(lock: Int32Array): boolean {
+    while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) Atomics.wait(lock, 0, 1, 1);
+    let outcome;
+    try {
+      outcome = assistInstruction(this.o.vcpu, this.o.memory, this.o.cpuid);
+    } finally {
+      Atomics.store(lock, 0, 0);
+      Atomics.notify(lock, 0, 1);
+    }
+    if (outcome.kind === 'unknown') {
+      const sregs = this.o.vcpu.getSregs();
+      const bits = (sregs.cr0 & 1n) === 0n ? 16 : sregs.cs.l ? 64 : sregs.cs.db ? 32 : 16;
+      const name = disassembleOne(outcome.bytes, bits);
+      this.requestStop({
+        kind: 'internal-error', exitCode: ExitStatus.INTERNAL_ERROR,
+        message: `an instruction neither KVM's emulator nor tsvmm's emulation assist can run: ${name ?? 'unknown'} (${hexBytes(outcome.bytes.subarray(0, 8))}...) at ${hex(outcome.rip)}`,
+        report: `${cpuMode(sregs)}; decoder: ${outcome.reason}\n${this.registerDump()}`,
+      });
+      return true;
+    }
+    const slot = mnemonicSlot(outcome.mnemonic);
+    if (slot >= 0) this.o.stats[(ASSIST_SLOT_BASE + slot) * 2]++;
+    return true;
   }
 
   private registerDump(): string {

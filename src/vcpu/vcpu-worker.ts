@@ -41,6 +41,9 @@ loop = new VcpuLoop({
   stats: new Float64Array(data.stats),
   timeExits: data.timeExits,
   traceFd: data.traceFd,
+  memory,
+  cpuid: data.cpuid,
+  assist: data.emulationAssist ? { lock: new Int32Array(data.assistLock) } : undefined,
   flush() {
     if (pending.length === 0) return;
     post({ type: 'console', data: Buffer.concat(pending) });

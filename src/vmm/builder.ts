@@ -11,6 +11,7 @@ import { buildIdentityPageTables, identityPageTablesSize } from '../arch/x86/pag
 import { loadMultiboot } from '../boot/multiboot.js';
 import { loadRaw, type Reserved } from '../boot/raw.js';
 import { machineDevice } from '../devices/registry.js';
+import { hostBackend } from '../host/backend-kind.js';
 import { Kvm } from '../kvm/system.js';
 import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
@@ -53,12 +54,14 @@ export function buildMachine(config: MachineConfig): Machine {
     machine.console = config.console ?? (() => {});
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;
+    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
 
     const cpuid = kvm.supportedCpuid();
     for (let id = 0; id < config.cpus; id++) {
       const fd = new VcpuFd(vm.createVcpu(id), vm.vcpuMmapSize);
-      machine.vcpus.push({ fd, thread: new VcpuThread(id, fd.run()) });
-      fd.setCpuid(vcpuCpuid(cpuid, { apicId: id, cpus: config.cpus }));
+      const vcpuid = vcpuCpuid(cpuid, { apicId: id, cpus: config.cpus });
+      machine.vcpus.push({ fd, thread: new VcpuThread(id, fd.run()), cpuid: vcpuid });
+      fd.setCpuid(vcpuid);
       fd.setMsrs(bootMsrs());
       // The boot vCPU starts at the entry point. The others do too for raw
       // images (each finds its role by APIC id); a kernel starts them itself with INIT/SIPI.

@@ -23,6 +23,8 @@ export interface MachineConfig {
   timeExits?: boolean;
   /** Write one line per VM exit to this fd. */
   traceFd?: number;
+  /** Emulate instructions KVM's own emulator lacks; default: on for software KVM backends only. */
+  emulationAssist?: boolean;
 }
 
 export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'debug-exit' }];

@@ -5,6 +5,7 @@
 import type { MachineDevice } from '../devices/registry.js';
 import { close } from '../kvm/libc.js';
 import type { Kvm } from '../kvm/system.js';
+import type { CpuidEntry } from '../kvm/structs.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
 import type { MappedGuestMemory } from '../memory/mapping.js';
@@ -16,6 +17,7 @@ import { ExitStatus, type VmStop } from './stop.js';
 export interface Vcpu {
   fd: VcpuFd;
   thread: VcpuThread;
+  cpuid: CpuidEntry[];
 }
 
 export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroyed';
@@ -29,6 +31,9 @@ export class Machine {
   console: (data: Uint8Array) => void = () => {};
   timeExits = false;
   traceFd = -1;
+  /** Emulate what KVM's own instruction emulator cannot (software backends only). */
+  emulationAssist = false;
+  private readonly assistLock = new SharedArrayBuffer(4);
   private current: MachineState = 'built';
   private outcome?: VmStop;
   private readonly stopped: Promise<VmStop>;
@@ -54,6 +59,7 @@ export class Machine {
           {
             id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
             devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
+            cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
           },
           { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
         ),
