@@ -5,6 +5,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { checkCommand } from './check-command.js';
 import { demoCommand } from './demo-command.js';
+import { guestFetchCommand } from './guest-command.js';
 import { reportError, EXIT_USAGE } from './fail.js';
 import { runCommand } from './run-command.js';
 
@@ -41,6 +42,16 @@ runFlags(
 runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {
   process.exitCode = await demoCommand(opts);
 });
+
+program
+  .command('guest')
+  .description('manage the default guest (a Debian cloud kernel and a busybox initramfs)')
+  .command('fetch')
+  .description('download the packages and build the default guest into the cache')
+  .option('--force', 'rebuild even when the cache is up to date')
+  .action(async (opts) => {
+    process.exitCode = await guestFetchCommand(opts);
+  });
 
 program
   .command('check')
