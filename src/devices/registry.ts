@@ -9,12 +9,20 @@ import type { DeviceContext } from './context.js';
 import { DeviceState } from './device-state.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
 import { TestDevice, TEST_DEVICE_SIZE } from './debug/test-device.js';
+import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
+import { CmosRtc, RTC_BASE, RTC_SIZE } from './legacy/cmos-rtc.js';
+import { I8042, I8042_BASE, I8042_SIZE } from './legacy/i8042.js';
 import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js';
 
 export type DeviceSpec =
-  | { kind: 'serial'; base?: number }
-  | { kind: 'debug-exit'; port?: number }
-  | { kind: 'test-device'; base: number };
+  | { kind: 'serial'; base?: number; irq?: number }
+  | { kind: 'i8042' }
+  | { kind: 'rtc'; ramBytes?: number }
+  /** `mmio` places it at that address instead of a port: on some software KVM backends
+   *  ring-3 guests cannot use ports even with IOPL 3, but can reach MMIO. */
+  | { kind: 'debug-exit'; port?: number; mmio?: number }
+  | { kind: 'test-device'; base: number }
+  | { kind: 'acpi-pm'; base?: number };
 
 /** A device of one machine: what it is, and its shared state. */
 export interface MachineDevice {
@@ -41,10 +49,23 @@ const kinds: Kinds = {
   serial: {
     placement: (s) => ({ name: 'serial (COM1)', bus: 'pio', base: s.base ?? COM1_BASE, length: SERIAL_PORT_SIZE }),
     stateSize: SerialPort.stateSize,
-    create: (_s, ctx, state) => new SerialPort(ctx, state),
+    create: (s, ctx, state) => new SerialPort(ctx, state, s.irq),
+  },
+  i8042: {
+    placement: () => ({ name: 'i8042 (keyboard controller)', bus: 'pio', base: I8042_BASE, length: I8042_SIZE }),
+    stateSize: I8042.stateSize,
+    create: (_s, ctx, state) => new I8042(ctx, state),
+  },
+  rtc: {
+    placement: () => ({ name: 'CMOS RTC', bus: 'pio', base: RTC_BASE, length: RTC_SIZE }),
+    stateSize: CmosRtc.stateSize,
+    create: (s, _ctx, state) => new CmosRtc(state, { ramBytes: s.ramBytes }),
   },
   'debug-exit': {
-    placement: (s) => ({ name: 'debug-exit', bus: 'pio', base: s.port ?? DEBUG_EXIT_PORT, length: 1 }),
+    placement: (s) =>
+      s.mmio !== undefined
+        ? { name: 'debug-exit', bus: 'mmio', base: s.mmio, length: 8 }
+        : { name: 'debug-exit', bus: 'pio', base: s.port ?? DEBUG_EXIT_PORT, length: 1 },
     stateSize: 0,
     create: (_s, ctx) => new DebugExit(ctx),
   },
@@ -52,6 +73,11 @@ const kinds: Kinds = {
     placement: (s) => ({ name: 'test-device', bus: 'mmio', base: s.base, length: TEST_DEVICE_SIZE }),
     stateSize: TestDevice.stateSize,
     create: (_s, _ctx, state) => new TestDevice(state),
+  },
+  'acpi-pm': {
+    placement: (s) => ({ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }),
+    stateSize: 0,
+    create: (_s, ctx) => new AcpiPm(ctx),
   },
 };
 

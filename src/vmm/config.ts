@@ -15,7 +15,7 @@ export interface MachineConfig {
   memory: number;
   cpus: number;
   boot: BootSource;
-  /** Defaults to COM1 and the debug-exit port. */
+  /** Defaults to COM1, the keyboard controller, the CMOS RTC and the debug-exit port. */
   devices?: DeviceSpec[];
   /** Receives serial output. */
   console?: (data: Uint8Array) => void;
@@ -27,6 +27,6 @@ export interface MachineConfig {
   emulationAssist?: boolean;
 }
 
-export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'debug-exit' }];
+export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
 
 export const MAX_CPUS = 255;

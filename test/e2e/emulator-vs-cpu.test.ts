@@ -1,0 +1,228 @@
+/**
+ * The emulation assist checked against the CPU itself. Each case runs one
+ * instruction natively in a ring-3 guest (CPL3 runs natively even on a
+ * software KVM backend), then runs the emulator on the same instruction from
+ * the same state, and compares general registers, defined flags, the data
+ * page and the x87 control state.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe } from 'node:test';
+import { assistInstruction, type AssistVcpu } from '../../src/arch/x86/emulator/assist.js';
+import type { KvmFpu, KvmRegs } from '../../src/kvm/structs.js';
+import { assemble } from '../../src/tools/assembler.js';
+import { buildMachine } from '../../src/vmm/builder.js';
+import type { Machine } from '../../src/vmm/machine.js';
+import { kvmTest } from '../helpers/kvm.js';
+
+const CODE = 0x100000;
+const STATE_IN = 0x200000;
+const STATE_OUT = 0x200100;
+const FXSAVE_OUT = 0x200200;
+const STACK = 0x280000;
+// Ring 3 cannot use ports on every backend (kvm_pvm ignores IOPL), so the guest ends through MMIO.
+const DEBUG_EXIT = 0xd0000000;
+const DATA = 0x300000;
+const UNMAPPED = 0x2_0000_0000; // 8 GiB: beyond the identity map of a 64 MiB guest
+
+// The order registers are kept in the state blocks.
+const REGS = ['rax', 'rbx', 'rcx', 'rdx', 'rsi', 'rdi', 'rbp', 'r8', 'r9', 'r10', 'r11', 'r12', 'r13', 'r14', 'r15'] as const;
+type Reg = (typeof REGS)[number];
+const FLAGS_SLOT = REGS.length;
+
+const FLAGS = { CF: 1n, PF: 4n, AF: 0x10n, ZF: 0x40n, SF: 0x80n, OF: 0x800n };
+const ALL_FLAGS = FLAGS.CF | FLAGS.PF | FLAGS.AF | FLAGS.ZF | FLAGS.SF | FLAGS.OF;
+// Initial flags are loaded with SAHF, which touches only these.
+const LOADABLE_FLAGS = FLAGS.CF | FLAGS.PF | FLAGS.AF | FLAGS.ZF | FLAGS.SF;
+
+interface Case {
+  name: string;
+  insn: string;
+  regs?: Partial<Record<Reg, bigint>>;
+  flags?: bigint;
+  data?: number[];
+  /** Flags the instruction defines (others are undefined and not compared). */
+  defined?: bigint;
+  /** Compare the x87 control state too. */
+  fpu?: boolean;
+  /** The instruction faults: the vector the CPU raises. */
+  faults?: number;
+}
+
+function prologue(): string {
+  const load = REGS.map((r, i) => `    mov ${STATE_IN + i * 8}, %${r}`).join('\n');
+  return `    .code64
+    .globl _start
+_start:
+    mov $${STACK}, %rsp
+    mov ${STATE_IN + FLAGS_SLOT * 8}, %ah
+    sahf
+${load}
+`;
+}
+
+function epilogue(): string {
+  const store = REGS.map((r, i) => `    mov %${r}, ${STATE_OUT + i * 8}`).join('\n');
+  return `${store}
+    pushfq
+    popq ${STATE_OUT + FLAGS_SLOT * 8}
+    fxsave64 ${FXSAVE_OUT}
+    mov $${DEBUG_EXIT}, %rax
+    movb $0, (%rax)
+`;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-emu-'));
+
+/** Assembles the given text (as a file named after the case and part). */
+function assembleText(c: Case, part: string, text: string): Uint8Array {
+  const file = join(dir, `${c.name.replace(/\W+/g, '_')}-${part}.s`);
+  writeFileSync(file, text);
+  return assemble(file, { address: CODE });
+}
+
+function build(c: Case): { machine: Machine; insnAddress: number; insnLength: number } {
+  const image = assembleText(c, 'whole', prologue() + `    ${c.insn}\n` + epilogue());
+  // Where the instruction starts and ends, from the prologue assembled alone and with it.
+  const insnAddress = CODE + assembleText(c, 'prologue', prologue()).length;
+  const insnLength = CODE + assembleText(c, 'through', prologue() + `    ${c.insn}\n`).length - insnAddress;
+  const machine = buildMachine({
+    memory: 64 << 20, cpus: 1, emulationAssist: false, devices: [{ kind: 'debug-exit', mmio: DEBUG_EXIT }],
+    boot: { kind: 'raw', image, mode: 'long', loadAddr: CODE, user: true },
+  });
+  const mem = machine.memory!;
+  REGS.forEach((r, i) => mem.writeU64(STATE_IN + i * 8, c.regs?.[r] ?? 0n));
+  mem.writeU64(STATE_IN + FLAGS_SLOT * 8, 0x2n | ((c.flags ?? 0n) & LOADABLE_FLAGS));
+  mem.write(DATA, Uint8Array.from(c.data ?? []));
+  return { machine, insnAddress, insnLength };
+}
+
+interface Result {
+  regs: Record<Reg, bigint>;
+  flags: bigint;
+  data: Uint8Array;
+  fpu?: { fcw: number; fsw: number; ftw: number };
+  fault?: { vector: number; cr2?: bigint };
+}
+
+async function runNatively(c: Case): Promise<Result> {
+  const { machine } = build(c);
+  try {
+    const stop = await machine.run();
+    const mem = machine.memory!;
+    if (stop.kind === 'triple-fault') {
+      const sregs = machine.vcpus[0].fd.getSregs();
+      return { regs: {} as Record<Reg, bigint>, flags: 0n, data: mem.read(DATA, 64), fault: { vector: -1, cr2: sregs.cr2 } };
+    }
+    assert.equal(stop.kind, 'debug-exit', `native run of ${c.insn}: ${stop.message}`);
+    const regs = Object.fromEntries(REGS.map((r, i) => [r, mem.readU64(STATE_OUT + i * 8)])) as Record<Reg, bigint>;
+    const fx = mem.read(FXSAVE_OUT, 8);
+    return {
+      regs, flags: mem.readU64(STATE_OUT + FLAGS_SLOT * 8), data: mem.read(DATA, 64),
+      fpu: { fcw: fx[0] | (fx[1] << 8), fsw: fx[2] | (fx[3] << 8), ftw: fx[4] },
+    };
+  } finally {
+    await machine.destroy();
+  }
+}
+
+function runEmulated(c: Case): Result {
+  const { machine, insnAddress, insnLength } = build(c);
+  try {
+    const real = machine.vcpus[0].fd;
+    let regs: KvmRegs = {
+      ...real.getRegs(),
+      ...Object.fromEntries(REGS.map((r) => [r, c.regs?.[r] ?? 0n])),
+      rsp: BigInt(STACK), rip: BigInt(insnAddress), rflags: 0x3002n | ((c.flags ?? 0n) & LOADABLE_FLAGS),
+    };
+    let fpu: KvmFpu = real.getFpu();
+    let injected: number | undefined;
+    let sregs = real.getSregs();
+    const vcpu: AssistVcpu = {
+      getRegs: () => ({ ...regs }),
+      setRegs: (r) => (regs = { ...r }),
+      getSregs: () => ({ ...sregs }),
+      setSregs: (s) => (sregs = s),
+      getFpu: () => ({ ...fpu }),
+      setFpu: (f) => (fpu = f),
+      getXsave: () => real.getXsave(),
+      setXsave: () => assert.fail('no case here changes XSAVE state'),
+      getXcr0: () => real.getXcr0(),
+      setXcr0: () => assert.fail('no case here changes XCR0'),
+      getMsrs: (i) => real.getMsrs(i),
+      getVcpuEvents: () => real.getVcpuEvents(),
+      setVcpuEvents: (e) => (injected = e.exception_nr),
+    };
+    const outcome = assistInstruction(vcpu, machine.memory!, machine.vcpus[0].cpuid);
+    const data = machine.memory!.read(DATA, 64);
+    if (outcome.kind === 'fault') return { regs: {} as Record<Reg, bigint>, flags: 0n, data, fault: { vector: injected!, cr2: sregs.cr2 } };
+    assert.equal(outcome.kind, 'emulated', `the emulator does not know ${c.insn}`);
+    assert.equal(regs.rip, BigInt(insnAddress + insnLength), 'RIP moves past the instruction');
+    return {
+      regs: Object.fromEntries(REGS.map((r) => [r, regs[r]])) as Record<Reg, bigint>,
+      flags: regs.rflags, data,
+      fpu: { fcw: fpu.fcw, fsw: fpu.fsw, ftw: fpu.ftwx },
+    };
+  } finally {
+    void machine.destroy();
+  }
+}
+
+const cases: Case[] = [
+  { name: 'popcnt r64', insn: 'popcnt %rax, %rbx', regs: { rax: 0xf0f0_0000_ffff_0001n }, flags: ALL_FLAGS, defined: ALL_FLAGS },
+  { name: 'popcnt r32 of zero', insn: 'popcnt %eax, %ebx', regs: { rax: 0xffff_ffff_0000_0000n, rbx: -1n & 0xffff_ffff_ffff_ffffn }, defined: ALL_FLAGS },
+  { name: 'popcnt r16 keeps upper bits', insn: 'popcnt %ax, %bx', regs: { rax: 0x1234n, rbx: 0xaaaa_bbbb_cccc_ddddn }, defined: ALL_FLAGS },
+  { name: 'popcnt m64', insn: 'popcnt (%rsi), %rdx', regs: { rsi: BigInt(DATA) }, data: [0xff, 0, 0, 0, 0, 0, 0, 0x80], defined: ALL_FLAGS },
+  { name: 'popcnt r64 with REX registers', insn: 'popcnt %r13, %r9', regs: { r13: 0x8000_0000_0000_0000n }, defined: ALL_FLAGS },
+  { name: 'lzcnt r64', insn: 'lzcnt %rax, %rbx', regs: { rax: 0x0000_0100_0000_0000n }, defined: FLAGS.CF | FLAGS.ZF },
+  { name: 'lzcnt of zero', insn: 'lzcnt %ecx, %edx', regs: { rcx: 0n }, defined: FLAGS.CF | FLAGS.ZF },
+  { name: 'tzcnt r32', insn: 'tzcnt %eax, %ebx', regs: { rax: 0x0010_0000n }, defined: FLAGS.CF | FLAGS.ZF },
+  { name: 'tzcnt m16', insn: 'tzcnt (%rdi), %cx', regs: { rdi: BigInt(DATA + 8), rcx: 0x1111_2222n }, data: [0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x80], defined: FLAGS.CF | FLAGS.ZF },
+  {
+    name: 'cmpxchg16b equal', insn: 'lock cmpxchg16b (%rsi)',
+    regs: { rsi: BigInt(DATA), rax: 0x0706050403020100n, rdx: 0x0f0e0d0c0b0a0908n, rbx: 0x1111n, rcx: 0x2222n },
+    data: Array.from({ length: 16 }, (_, i) => i), defined: FLAGS.ZF,
+  },
+  {
+    name: 'cmpxchg16b different', insn: 'cmpxchg16b 16(%rsi)',
+    regs: { rsi: BigInt(DATA), rax: 1n, rdx: 2n, rbx: 3n, rcx: 4n }, flags: FLAGS.ZF,
+    data: Array.from({ length: 32 }, (_, i) => 0xa0 + i), defined: FLAGS.ZF,
+  },
+  { name: 'cmpxchg16b misaligned faults', insn: 'cmpxchg16b 8(%rsi)', regs: { rsi: BigInt(DATA) }, faults: 13 },
+  { name: 'popcnt from an unmapped page faults', insn: 'popcnt (%rsi), %rax', regs: { rsi: BigInt(UNMAPPED + 0x123) }, faults: 14 },
+  { name: 'fnstsw ax', insn: 'fnstsw %ax', regs: { rax: 0xdead_beefn }, fpu: true },
+  { name: 'fldcw then state', insn: 'fldcw (%rsi)', regs: { rsi: BigInt(DATA) }, data: [0x7f, 0x02], fpu: true },
+  { name: 'fnstcw m16', insn: 'fnstcw 4(%rsi)', regs: { rsi: BigInt(DATA) }, fpu: true },
+  { name: 'fninit', insn: 'fninit', fpu: true },
+];
+
+describe('emulation assist against the CPU', () => {
+  for (const c of cases) {
+    kvmTest(c.name, async () => {
+      const native = await runNatively(c);
+      const emulated = runEmulated(c);
+      if (c.faults !== undefined) {
+        assert.ok(native.fault, `the CPU faults on ${c.insn}`);
+        assert.equal(emulated.fault?.vector, c.faults, `the emulator raises vector ${c.faults}`);
+        if (c.faults === 14) assert.equal(emulated.fault?.cr2, native.fault?.cr2, 'CR2 holds the faulting address');
+        assert.deepEqual(emulated.data, native.data, 'memory is untouched by the faulting instruction');
+        return;
+      }
+      for (const r of REGS) assert.equal(hex(emulated.regs[r]), hex(native.regs[r]), `${r} after ${c.insn}`);
+      const mask = c.defined ?? 0n;
+      assert.equal(hex(emulated.flags & mask), hex(native.flags & mask), `defined flags after ${c.insn}`);
+      assert.deepEqual(emulated.data, native.data, `memory after ${c.insn}`);
+      if (c.fpu) {
+        assert.equal(hex(emulated.fpu!.fcw), hex(native.fpu!.fcw), 'FCW');
+        assert.equal(hex(emulated.fpu!.fsw), hex(native.fpu!.fsw), 'FSW');
+        assert.equal(hex(emulated.fpu!.ftw), hex(native.fpu!.ftw), 'abridged tag word');
+      }
+    });
+  }
+});
+
+function hex(v: bigint | number): string {
+  return '0x' + BigInt(v).toString(16);
+}
