@@ -5,11 +5,13 @@ import type { CpuMode } from '../arch/x86/cpu-modes.js';
 import type { MultibootModule } from '../boot/multiboot.js';
 import type { DeviceSpec } from '../devices/registry.js';
 import { defaultDevices, MAX_CPUS, type BootSource } from '../vmm/config.js';
+import { parseConsoleMode } from '../console/console-mode.js';
 import { UsageError } from './fail.js';
 import { parseAddress, parseCount, parseMemorySize, readUserFile } from './parse.js';
 import { runMachine, type RunFlags } from './run-machine.js';
 
-export interface RunOptions extends RunFlags {
+export interface RunOptions extends Omit<RunFlags, 'console'> {
+  console: string;
   raw?: string;
   mode: CpuMode;
   loadAddr: string;
@@ -28,7 +30,7 @@ export async function runCommand(opts: RunOptions): Promise<number> {
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   return runMachine(
     { memory: parseMemorySize(opts.mem), cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), boot: bootSource(opts), devices },
-    opts,
+    { ...opts, console: parseConsoleMode(opts.console) },
   );
 }
 

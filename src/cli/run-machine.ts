@@ -4,6 +4,8 @@
  * the exit status.
  */
 import { closeSync, openSync } from 'node:fs';
+import { attachConsole } from '../console/attach-console.js';
+import type { ConsoleMode } from '../console/console-mode.js';
 import { formatExitStats } from '../vcpu/exit-stats.js';
 import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
@@ -11,6 +13,7 @@ import { formatMemoryMap } from '../vmm/memory-map.js';
 import { ExitStatus } from '../vmm/stop.js';
 
 export interface RunFlags {
+  console?: ConsoleMode;
   stats?: boolean;
   traceExits?: string | boolean;
   memoryMap?: boolean;
@@ -21,12 +24,14 @@ export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeEx
   const traceFd = typeof flags.traceExits === 'string' ? openSync(flags.traceExits, 'w') : flags.traceExits ? 2 : -1;
   const machine = buildMachine({
     ...config,
-    console: (data) => process.stdout.write(data),
     timeExits: flags.stats,
     traceFd,
   });
   if (flags.memoryMap) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
 
+  const consoleLink = attachConsole(machine, flags.console ?? { kind: 'stdio' }, () =>
+    void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the console (Ctrl-A x)' }),
+  );
   const onSignal = (signal: NodeJS.Signals) => {
     const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
     void machine.stop({ kind: 'stopped', exitCode, message: `stopped by ${signal}` });
@@ -43,6 +48,7 @@ export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeEx
     if (flags.stats) process.stderr.write(`\nVM exits:\n${formatExitStats(machine.exitStats())}\n`);
     return stop.exitCode;
   } finally {
+    consoleLink.detach();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await machine.destroy();

@@ -50,7 +50,8 @@ export function buildMachine(config: MachineConfig): Machine {
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
     const boot = loadGuest(config.boot, memory);
-    machine.devices = (config.devices ?? defaultDevices).map(machineDevice);
+    // The RTC's CMOS reports the memory size, as a PC's does.
+    machine.devices = (config.devices ?? defaultDevices).map((d) => machineDevice(d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d));
     machine.console = config.console ?? (() => {});
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;
