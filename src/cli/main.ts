@@ -24,20 +24,22 @@ const runFlags = (cmd: Command) =>
 runFlags(
   program
     .command('run')
-    .description('run a guest: a raw binary (--raw) or a multiboot kernel (--kernel)')
+    .description('run the default Linux guest (or a command in it, after --), a kernel of your own, or a raw binary')
+    .argument('[command...]', 'a command to run in the default guest, after --')
     .option('--raw <file>', 'raw binary image')
     .addOption(new Option('--mode <mode>', 'CPU mode for --raw').choices(['real', 'protected', 'long']).default('long'))
     .option('--load-addr <addr>', 'where --raw is loaded', '0x100000')
     .option('--entry <addr>', 'entry point for --raw (default: the load address)')
     .option('--user', 'with --mode long: start at CPL3 (ring 3)')
-    .option('--kernel <file>', 'multiboot kernel (ELF32 or a.out kludge)')
-    .option('--append <text>', 'kernel command line')
+    .option('--kernel <file>', 'Linux bzImage or vmlinux, or a multiboot kernel (ELF32 or a.out kludge)')
+    .option('--initrd <file>', 'initramfs for a Linux kernel')
+    .option('--append <text>', 'kernel command line (added to the default for Linux)')
     .option('--module <file[,args]>', 'multiboot module with its command line (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--mem <size>', 'guest RAM, e.g. 64M, 2G', '128M')
+    .option('--mem <size>', 'guest RAM, e.g. 64M, 2G (default 512M for Linux, 128M otherwise)')
     .option('--cpus <n>', 'number of vCPUs', '1')
     .option('--test-device <addr>', 'add the MMIO test device at this address'),
-).action(async (opts) => {
-  process.exitCode = await runCommand(opts);
+).action(async (command: string[], opts) => {
+  process.exitCode = await runCommand(opts, command);
 });
 
 runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {

@@ -1,16 +1,20 @@
 /**
- * `tsvmm run`: a raw binary in a chosen CPU mode, or a multiboot kernel.
+ * `tsvmm run`: the default Linux guest, a kernel of your own (Linux bzImage
+ * or vmlinux, or a multiboot kernel), or a raw binary in a chosen CPU mode.
  */
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
-import type { MultibootModule } from '../boot/multiboot.js';
-import type { DeviceSpec } from '../devices/registry.js';
-import { defaultDevices, MAX_CPUS, type BootSource } from '../vmm/config.js';
+import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { parseConsoleMode } from '../console/console-mode.js';
+import type { DeviceSpec } from '../devices/registry.js';
+import { ensureDefaultGuest } from '../guest/default-guest.js';
+import { guestCommandParameter } from '../guest/init-script.js';
+import { stderrProgress } from '../guest/progress.js';
+import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
 import { UsageError } from './fail.js';
 import { parseAddress, parseCount, parseMemorySize, readUserFile } from './parse.js';
 import { runMachine, type RunFlags } from './run-machine.js';
 
-export interface RunOptions extends Omit<RunFlags, 'console'> {
+export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   console: string;
   raw?: string;
   mode: CpuMode;
@@ -18,24 +22,35 @@ export interface RunOptions extends Omit<RunFlags, 'console'> {
   entry?: string;
   user?: boolean;
   kernel?: string;
+  initrd?: string;
   append?: string;
   module: string[];
-  mem: string;
+  mem?: string;
   cpus: string;
   testDevice?: string;
 }
 
-export async function runCommand(opts: RunOptions): Promise<number> {
-  const devices: DeviceSpec[] = [...defaultDevices];
+// Serial console, and a panic reboots at once (the VMM sees the panic line and reports it).
+const LINUX_BASE_CMDLINE = 'console=ttyS0 panic=-1';
+const LINUX_DEFAULT_MEMORY = '512M';
+const BARE_METAL_DEFAULT_MEMORY = '128M';
+
+export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
+  const boot = await bootSource(opts, command);
+  const devices: DeviceSpec[] = [...defaultDevicesFor(boot)];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
+  const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
-    { memory: parseMemorySize(opts.mem), cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), boot: bootSource(opts), devices },
-    { ...opts, console: parseConsoleMode(opts.console) },
+    { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), boot, devices },
+    { ...opts, console: parseConsoleMode(opts.console), linux: boot.kind === 'linux' },
   );
 }
 
-function bootSource(opts: RunOptions): BootSource {
+async function bootSource(opts: RunOptions, command: string[]): Promise<BootSource> {
   if (opts.raw !== undefined && opts.kernel !== undefined) throw new UsageError('give either --raw or --kernel, not both');
+  if (command.length > 0 && (opts.raw !== undefined || opts.kernel !== undefined)) {
+    throw new UsageError('a command after -- runs in the default guest; it cannot be given with --raw or --kernel');
+  }
   if (opts.raw !== undefined) {
     if (opts.user && opts.mode !== 'long') throw new UsageError('--user needs --mode long');
     return {
@@ -48,11 +63,24 @@ function bootSource(opts: RunOptions): BootSource {
     };
   }
   if (opts.kernel !== undefined) {
-    const modules: MultibootModule[] = opts.module.map((spec) => {
-      const [path, ...args] = spec.split(',');
-      return { data: readUserFile('module', path), cmdline: [path, ...args].join(' ') };
-    });
-    return { kind: 'multiboot', image: readUserFile('kernel', opts.kernel), cmdline: opts.append ?? '', modules };
+    const image = readUserFile('kernel', opts.kernel);
+    if (isMultiboot(image)) {
+      const modules: MultibootModule[] = opts.module.map((spec) => {
+        const [path, ...args] = spec.split(',');
+        return { data: readUserFile('module', path), cmdline: [path, ...args].join(' ') };
+      });
+      return { kind: 'multiboot', image, cmdline: opts.append ?? '', modules };
+    }
+    return linuxSource(image, opts.initrd === undefined ? undefined : readUserFile('initrd', opts.initrd), opts.append, []);
   }
-  throw new UsageError('nothing to run: give --raw FILE or --kernel FILE (or try `tsvmm demo`)');
+  const progress = stderrProgress();
+  const guest = await ensureDefaultGuest({ progress }).finally(() => progress.clear());
+  return linuxSource(readUserFile('kernel', guest.kernel), readUserFile('initrd', guest.initrd), opts.append, command);
+}
+
+function linuxSource(kernel: Uint8Array, initrd: Uint8Array | undefined, append: string | undefined, command: string[]): BootSource {
+  const parts = [LINUX_BASE_CMDLINE];
+  if (command.length > 0) parts.push('quiet', guestCommandParameter(command));
+  if (append) parts.push(append);
+  return { kind: 'linux', kernel, initrd, cmdline: parts.join(' ') };
 }

@@ -6,6 +6,7 @@
 import { closeSync, openSync } from 'node:fs';
 import { attachConsole } from '../console/attach-console.js';
 import type { ConsoleMode } from '../console/console-mode.js';
+import { ConsoleWatch } from '../guest/console-watch.js';
 import { formatExitStats } from '../vcpu/exit-stats.js';
 import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
@@ -17,6 +18,8 @@ export interface RunFlags {
   stats?: boolean;
   traceExits?: string | boolean;
   memoryMap?: boolean;
+  /** A Linux guest: watch its console for a panic and the default guest's exit marker. */
+  linux?: boolean;
 }
 
 /** Returns the process exit status. */
@@ -32,6 +35,19 @@ export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeEx
   const consoleLink = attachConsole(machine, flags.console ?? { kind: 'stdio' }, () =>
     void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the console (Ctrl-A x)' }),
   );
+  let commandStatus: number | undefined;
+  if (flags.linux) {
+    const watch = new ConsoleWatch({
+      commandExit: (status) => (commandStatus = status),
+      panic: (reason) =>
+        void machine.stop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}` }),
+    });
+    const sink = machine.console;
+    machine.console = (data) => {
+      sink(data);
+      watch.feed(data);
+    };
+  }
   const onSignal = (signal: NodeJS.Signals) => {
     const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
     void machine.stop({ kind: 'stopped', exitCode, message: `stopped by ${signal}` });
@@ -46,7 +62,8 @@ export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeEx
       if (stop.report) process.stderr.write(`${stop.report}\n`);
     }
     if (flags.stats) process.stderr.write(`\nVM exits:\n${formatExitStats(machine.exitStats())}\n`);
-    return stop.exitCode;
+    // The default guest's command reports its status before powering off.
+    return stop.kind === 'shutdown' && commandStatus !== undefined ? commandStatus : stop.exitCode;
   } finally {
     consoleLink.detach();
     process.off('SIGINT', onSignal);

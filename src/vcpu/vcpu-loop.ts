@@ -8,10 +8,12 @@ import type { Bus } from '../devices/bus.js';
 import { hex } from '../devices/bus.js';
 import { ExitReason, exitReasonName, InternalErrorSuberror, IO_OUT, SystemEvent, type KvmRun } from '../kvm/kvm-run.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
+import { hostBackend } from '../host/backend-kind.js';
 import { ExitStatus, type VmStop } from '../vmm/stop.js';
 import { formatRegisters, hexBytes } from './cpu-report.js';
 import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Request, State } from './protocol.js';
 import { assistInstruction } from '../arch/x86/emulator/assist.js';
+import { CpuContext, GuestFault } from '../arch/x86/emulator/cpu-context.js';
 import { mnemonicSlot } from '../arch/x86/emulator/mnemonics.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
@@ -194,19 +196,32 @@ export class VcpuLoop {
   private handleInternalError(): void {
     const { run } = this.o;
     const suberror = run.suberror;
-    if (suberror === InternalErrorSuberror.EMULATION && this.o.assist && this.tryAssist(this.o.assist.lock)) return;
+    const emulation = suberror === InternalErrorSuberror.EMULATION;
     const data = run.exitData;
     const name = Object.entries(InternalErrorSuberror).find(([, v]) => v === suberror)?.[0] ?? `suberror ${suberror}`;
-    const lines = [`suberror: ${suberror} (${name})`, `data: ${data.map((d) => hex(d)).join(' ') || '(none)'}`];
-    let what = 'KVM could not run the guest';
-    if (suberror === InternalErrorSuberror.EMULATION) {
-      what = "KVM's instruction emulator could not run a guest instruction";
-      const insn = instructionBytes(data);
-      if (insn) lines.push(`instruction bytes: ${hexBytes(insn)}`);
+    const kvmAccount = () => {
+      const lines = [`suberror: ${suberror} (${name})`, `data: ${data.map((d) => hex(d)).join(' ') || '(none)'}`];
+      if (emulation) {
+        const insn = instructionBytes(data);
+        lines.push(insn ? `instruction bytes: ${hexBytes(insn)}` : `instruction bytes (KVM gave none; read at CS:RIP): ${bytesAtRip(this.o)}`);
+        const backend = hostBackend();
+        lines.push(
+          backend.kind === 'software'
+            ? `KVM backend: ${backend.module}, a software backend: its instruction emulator runs all ring-0 guest code and lacks this instruction`
+            : `KVM backend: ${backend.module ?? 'unknown'}: KVM emulated this instruction for an exit (MMIO, port I/O) and its emulator lacks it`,
+        );
+      }
+      return lines.join('\n');
+    };
+    if (emulation && this.o.assist && this.tryAssist(this.o.assist.lock)) {
+      // When the assist does not know the instruction either, it has stopped the VM: KVM's account belongs in that report too.
+      if (this.stop) this.stop.report = this.stop.report ? `${kvmAccount()}\n${this.stop.report}` : kvmAccount();
+      return;
     }
     this.requestStop({
-      kind: 'internal-error', exitCode: ExitStatus.INTERNAL_ERROR, message: what,
-      report: `${lines.join('\n')}\n${this.registerDump()}`,
+      kind: 'internal-error', exitCode: ExitStatus.INTERNAL_ERROR,
+      message: emulation ? "KVM's instruction emulator could not run a guest instruction" : 'KVM could not run the guest',
+      report: `${kvmAccount()}\n${this.registerDump()}`,
     });
   }
 
@@ -271,5 +286,15 @@ function instructionBytes(data: bigint[]): Uint8Array | undefined {
   const view = new DataView(raw.buffer);
   view.setBigUint64(0, data[1], true);
   view.setBigUint64(8, data[2], true);
-  return raw.subarray(1, 1 + Math.min(raw[0], 15));
+  const size = Math.min(raw[0], 15);
+  return size === 0 ? undefined : raw.subarray(1, 1 + size);
+}
+
+/** For when KVM gives no instruction bytes: the bytes at CS:RIP, read through the guest's segments and page tables. */
+function bytesAtRip(o: VcpuLoopOptions): string {
+  try {
+    return hexBytes(new CpuContext(o.vcpu, o.memory, o.cpuid).fetchInstruction());
+  } catch (e) {
+    return `unavailable (${e instanceof GuestFault ? `fetching them raises exception ${e.vector}` : (e as Error).message})`;
+  }
 }

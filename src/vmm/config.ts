@@ -8,7 +8,9 @@ import type { DeviceSpec } from '../devices/registry.js';
 
 export type BootSource =
   | { kind: 'raw'; image: Uint8Array; mode: CpuMode; loadAddr: number; entry?: number; user?: boolean }
-  | { kind: 'multiboot'; image: Uint8Array; cmdline?: string; modules?: MultibootModule[] };
+  | { kind: 'multiboot'; image: Uint8Array; cmdline?: string; modules?: MultibootModule[] }
+  /** A bzImage or an ELF vmlinux, through the 64-bit boot protocol. */
+  | { kind: 'linux'; kernel: Uint8Array; initrd?: Uint8Array; cmdline?: string };
 
 export interface MachineConfig {
   /** Guest RAM in bytes. */
@@ -28,5 +30,10 @@ export interface MachineConfig {
 }
 
 export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
+
+/** Linux also gets the ACPI power-management device, which its FADT points at for poweroff and reset. */
+export function defaultDevicesFor(boot: BootSource): DeviceSpec[] {
+  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }] : defaultDevices;
+}
 
 export const MAX_CPUS = 255;

@@ -28,6 +28,8 @@ export class Machine {
   memory?: MappedGuestMemory;
   readonly vcpus: Vcpu[] = [];
   devices: MachineDevice[] = [];
+  /** What the machine boots, in a few words. */
+  description = '';
   console: (data: Uint8Array) => void = () => {};
   timeExits = false;
   traceFd = -1;

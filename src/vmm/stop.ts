@@ -30,6 +30,7 @@ export const ExitStatus = {
   INTERNAL_ERROR: 4,
   FAIL_ENTRY: 5,
   GUEST_ERROR: 6,
+  GUEST_PANIC: 7,
   SIGNAL_INT: 130,
   SIGNAL_TERM: 143,
 } as const;

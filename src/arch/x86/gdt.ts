@@ -22,7 +22,12 @@ const GDT_ENTRIES: bigint[] = [
   0x00affa000000ffffn, // 64-bit code, ring 3
   0x00cff2000000ffffn, // data, ring 3, flat
 ];
-export const TSS_SIZE = 0x68;
+const TSS_HEADER_SIZE = 0x68;
+// An I/O permission bitmap allowing ports 0-0xfff to ring 3. IOPL 3 already does that on
+// hardware; some software backends (kvm_pvm) ignore IOPL and consult only the bitmap.
+const IO_BITMAP_PORTS = 0x1000;
+const IO_BITMAP_SIZE = IO_BITMAP_PORTS / 8;
+export const TSS_SIZE = TSS_HEADER_SIZE + IO_BITMAP_SIZE + 1; // the bitmap ends with an all-ones byte
 const TSS_TYPE_AVAILABLE = 0x9n;
 export const GDT_SIZE = (GDT_ENTRIES.length + 2) * 8; // the TSS descriptor takes two slots in long mode
 
@@ -37,5 +42,6 @@ export function writeGdt(memory: GuestMemory, gdtBase: number, tssBase: number, 
   memory.writeU64(gdtBase + Selector.TSS + 8, base >> 32n);
   memory.fill(tssBase, TSS_SIZE);
   memory.writeU64(tssBase + 4, BigInt(rsp0));
-  memory.writeU16(tssBase + 0x66, TSS_SIZE); // I/O map base beyond the limit: no bitmap
+  memory.writeU16(tssBase + 0x66, TSS_HEADER_SIZE); // the I/O bitmap follows the header
+  memory.writeU8(tssBase + TSS_SIZE - 1, 0xff);
 }

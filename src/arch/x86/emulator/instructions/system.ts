@@ -1,5 +1,5 @@
 /**
- * System instructions a software KVM's emulator may lack: int3, XGETBV and
+ * System instructions a software KVM's emulator may lack: CLAC and STAC, int3, XGETBV and
  * XSETBV, RDTSCP, RDPID, RDRAND and RDSEED.
  */
 import { randomBytes } from 'node:crypto';
@@ -34,7 +34,18 @@ function random64(): bigint {
   return randomBytes(8).readBigUInt64LE();
 }
 
+const RFLAGS_AC = 1n << 18n;
+
 export const system: InstructionDef[] = [
+  ...(['clac', 'stac'] as const).map(
+    (mnemonic, i): InstructionDef => ({
+      mnemonic, map: '0f', opcode: 0x01, modrm: true, modrmByte: 0xca + i,
+      execute(ctx) {
+        if (ctx.cpl !== 0) throw new GuestFault(VECTOR_UD);
+        ctx.setFlags(RFLAGS_AC, i === 1 ? RFLAGS_AC : 0n);
+      },
+    }),
+  ),
   {
     mnemonic: 'int3', map: 'one', opcode: 0xcc, modrm: false,
     execute: () => ({ trap: VECTOR_BP }),

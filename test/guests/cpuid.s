@@ -1,0 +1,87 @@
+# 64-bit long mode, ring 0 or ring 3 (--user): what CPUID says. Prints on
+# COM1 the vendor string (leaf 0), leaf 1 EBX, ECX, EDX, EBX bits 31:24 (the
+# initial APIC id) and the hypervisor signature (leaf 0x40000000); exits
+# with 0.
+    .code64
+    .globl _start
+_start:
+    xor %eax, %eax
+    cpuid                        # vendor in EBX, EDX, ECX order
+    lea vendor_text(%rip), %rdi
+    mov %ebx, 0(%rdi)
+    mov %edx, 4(%rdi)
+    mov %ecx, 8(%rdi)
+    lea vendor(%rip), %rsi
+    call puts
+
+    mov $1, %eax
+    cpuid
+    mov %ebx, %r12d              # printing clobbers %ecx and %edx
+    mov %ecx, %r13d
+    mov %edx, %r14d
+    mov %r12d, %eax
+    lea leaf1_ebx(%rip), %rsi
+    call show
+    mov %r13d, %eax
+    lea leaf1_ecx(%rip), %rsi
+    call show
+    mov %r14d, %eax
+    lea leaf1_edx(%rip), %rsi
+    call show
+    mov %r12d, %eax
+    shr $24, %eax
+    lea apic_id(%rip), %rsi
+    call show
+
+    mov $0x40000000, %eax
+    cpuid                        # signature in EBX, ECX, EDX order
+    lea hv_text(%rip), %rdi
+    mov %ebx, 0(%rdi)
+    mov %ecx, 4(%rdi)
+    mov %edx, 8(%rdi)
+    lea hypervisor(%rip), %rsi
+    call puts                    # stops at the signature's first NUL, if any
+    lea newline(%rip), %rsi
+    call puts
+
+    mov $0, %al
+    out %al, $0xf4
+    hlt
+
+# Prints the NUL-terminated string at %rsi on COM1.
+puts:
+    mov $0x3f8, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  ret
+
+# Prints the label at %rsi, then %eax as 8 hex digits and a newline.
+show:
+    mov %eax, %edi               # puts clobbers %al
+    call puts
+    mov $8, %ecx
+1:  rol $4, %edi
+    mov %edi, %eax
+    and $0xf, %al
+    add $'0', %al
+    cmp $'9', %al
+    jbe 2f
+    add $('a' - '9' - 1), %al
+2:  out %al, %dx
+    loop 1b
+    mov $'\n', %al
+    out %al, %dx
+    ret
+
+vendor: .ascii "vendor="
+vendor_text: .asciz "............\n"
+leaf1_ebx: .asciz "leaf1-ebx="
+leaf1_ecx: .asciz "leaf1-ecx="
+leaf1_edx: .asciz "leaf1-edx="
+apic_id: .asciz "apic-id="
+hypervisor: .ascii "hypervisor="
+hv_text: .asciz "............"
+newline: .asciz "\n"

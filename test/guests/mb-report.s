@@ -1,0 +1,240 @@
+# Body of the multiboot test kernels, assembled after mb-elf.s or mb-aout.s
+# whose entry jumps to mb_report with the boot loader's EAX and EBX intact.
+#
+# Checks the boot loader magic in EAX, then prints on COM1 what the multiboot
+# information structure at EBX holds, one item per line, and exits through
+# the debug-exit port with 0x10 (process status 33), or 0x11 (status 35) when
+# the magic is wrong.
+    .code32
+    .set COM1, 0x3f8
+    .set DEBUG_EXIT, 0xf4
+    .set BOOTLOADER_MAGIC, 0x2badb002
+    .set EXIT_OK, 0x10
+    .set EXIT_BAD_MAGIC, 0x11
+    .set MODULE_BYTES_SHOWN, 8
+
+# Multiboot information structure: flags and field offsets.
+    .set INFO_MEMORY, 1 << 0
+    .set INFO_CMDLINE, 1 << 2
+    .set INFO_MODS, 1 << 3
+    .set INFO_MMAP, 1 << 6
+    .set INFO_LOADER_NAME, 1 << 9
+    .set FLAGS, 0
+    .set MEM_LOWER, 4
+    .set MEM_UPPER, 8
+    .set CMDLINE, 16
+    .set MODS_COUNT, 20
+    .set MODS_ADDR, 24
+    .set MMAP_LENGTH, 44
+    .set MMAP_ADDR, 48
+    .set LOADER_NAME, 64
+
+# Points ESI at a string literal and prints it.
+    .macro say text
+    .pushsection .rodata
+8:  .asciz "\text"
+    .popsection
+    mov $8b, %esi
+    call puts
+    .endm
+
+    .text
+mb_report:
+    mov $stack_top, %esp
+    cmp $BOOTLOADER_MAGIC, %eax
+    jne bad_magic
+    mov %ebx, %ebp                      # EBP: the information structure, for the whole report
+    say "multiboot magic ok"
+    call newline
+    say "flags=0x"
+    mov FLAGS(%ebp), %eax
+    call puthex32
+    call newline
+
+    testl $INFO_CMDLINE, FLAGS(%ebp)
+    jz 1f
+    say "cmdline="
+    mov CMDLINE(%ebp), %esi
+    call puts
+    call newline
+1:
+    testl $INFO_MEMORY, FLAGS(%ebp)
+    jz 1f
+    say "mem_lower="
+    mov MEM_LOWER(%ebp), %eax
+    call putdec
+    say " mem_upper="
+    mov MEM_UPPER(%ebp), %eax
+    call putdec
+    call newline
+1:
+    testl $INFO_MMAP, FLAGS(%ebp)
+    jz 1f
+    mov MMAP_ADDR(%ebp), %ebx           # EBX: current entry, EDI: end of the map
+    mov %ebx, %edi
+    add MMAP_LENGTH(%ebp), %edi
+2:  cmp %edi, %ebx
+    jae 1f
+    say "mmap base=0x"
+    mov 8(%ebx), %eax
+    call puthex32
+    mov 4(%ebx), %eax
+    call puthex32
+    say " length=0x"
+    mov 16(%ebx), %eax
+    call puthex32
+    mov 12(%ebx), %eax
+    call puthex32
+    say " type="
+    mov 20(%ebx), %eax
+    call putdec
+    call newline
+    mov (%ebx), %eax                    # `size` does not count itself
+    lea 4(%ebx, %eax), %ebx
+    jmp 2b
+1:
+    testl $INFO_MODS, FLAGS(%ebp)
+    jz 1f
+    say "mods_count="
+    mov MODS_COUNT(%ebp), %eax
+    call putdec
+    call newline
+    mov MODS_ADDR(%ebp), %ebx           # EBX: current module entry, EDI: modules left
+    mov MODS_COUNT(%ebp), %edi
+2:  test %edi, %edi
+    jz 1f
+    call print_module
+    add $16, %ebx
+    dec %edi
+    jmp 2b
+1:
+    testl $INFO_LOADER_NAME, FLAGS(%ebp)
+    jz 1f
+    say "boot_loader_name="
+    mov LOADER_NAME(%ebp), %esi
+    call puts
+    call newline
+1:
+    say "done"
+    call newline
+    mov $EXIT_OK, %al
+    out %al, $DEBUG_EXIT
+    jmp halt
+
+bad_magic:
+    say "bad boot loader magic 0x"
+    call puthex32
+    call newline
+    mov $EXIT_BAD_MAGIC, %al
+    out %al, $DEBUG_EXIT
+halt:
+    cli
+    hlt
+    jmp halt
+
+# Prints the module entry at EBX: start, end, command line, first bytes in hex.
+print_module:
+    pusha
+    say "module start=0x"
+    mov (%ebx), %eax
+    call puthex32
+    say " end=0x"
+    mov 4(%ebx), %eax
+    call puthex32
+    say " cmdline="
+    mov 8(%ebx), %esi
+    call puts
+    say " bytes="
+    mov (%ebx), %esi
+    mov 4(%ebx), %ecx
+    sub %esi, %ecx
+    cmp $MODULE_BYTES_SHOWN, %ecx
+    jbe 3f
+    mov $MODULE_BYTES_SHOWN, %ecx
+3:  jecxz 5f
+4:  lodsb
+    call puthex8
+    dec %ecx
+    jz 5f
+    mov $' ', %al
+    call putc
+    jmp 4b
+5:  call newline
+    popa
+    ret
+
+# Output routines: each keeps every register but the ones it documents.
+
+# Prints the NUL-terminated string at ESI.
+puts:
+    pusha
+    mov $COM1, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  popa
+    ret
+
+newline:
+    push %eax
+    mov $'\n', %al
+    call putc
+    pop %eax
+    ret
+
+# Prints AL.
+putc:
+    push %edx
+    mov $COM1, %dx
+    out %al, %dx
+    pop %edx
+    ret
+
+# Prints AL as 2 hex digits, or EAX as 8.
+puthex8:
+    pusha
+    shl $24, %eax
+    mov $2, %ecx
+    jmp 1f
+puthex32:
+    pusha
+    mov $8, %ecx
+1:  rol $4, %eax
+    push %eax
+    and $0xf, %eax
+    mov hex_digits(%eax), %al
+    call putc
+    pop %eax
+    loop 1b
+    popa
+    ret
+
+# Prints EAX in decimal.
+putdec:
+    pusha
+    mov $10, %ebx
+    xor %ecx, %ecx
+1:  xor %edx, %edx
+    div %ebx
+    push %edx
+    inc %ecx
+    test %eax, %eax
+    jnz 1b
+2:  pop %eax
+    add $'0', %al
+    call putc
+    loop 2b
+    popa
+    ret
+
+    .section .rodata
+hex_digits:
+    .ascii "0123456789abcdef"
+
+    .bss
+    .balign 16
+stack:
+    .space 4096
+stack_top:

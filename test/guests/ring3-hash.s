@@ -1,0 +1,62 @@
+# 64-bit long mode at CPL3 (tsvmm run --mode long --user): a compute loop
+# in ring 3. Fills a 4 MiB buffer at 0x400000 with xorshift32 words (seed
+# 2463534242), hashes its bytes with 32-bit FNV-1a, prints "fnv1a=<8 hex
+# digits>" on COM1 and exits with 0. Ports work from ring 3 because tsvmm
+# starts --user guests with IOPL 3.
+    .code64
+    .set BUFFER, 0x400000
+    .set WORDS, 0x100000         # 4 MiB
+    .globl _start
+_start:
+    mov $BUFFER, %rdi
+    mov $WORDS, %ecx
+    mov $2463534242, %eax
+fill:
+    mov %eax, %edx               # x ^= x << 13; x ^= x >> 17; x ^= x << 5
+    shl $13, %edx
+    xor %edx, %eax
+    mov %eax, %edx
+    shr $17, %edx
+    xor %edx, %eax
+    mov %eax, %edx
+    shl $5, %edx
+    xor %edx, %eax
+    stosl
+    dec %ecx
+    jnz fill
+
+    mov $BUFFER, %rsi
+    mov $WORDS * 4, %ecx
+    mov $0x811c9dc5, %ebx        # FNV offset basis
+hash:
+    movzbl (%rsi), %eax
+    xor %eax, %ebx
+    imul $0x01000193, %ebx       # FNV prime
+    inc %rsi
+    dec %ecx
+    jnz hash
+
+    lea label(%rip), %rsi        # print the label, then %ebx in hex
+    mov $0x3f8, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  mov $8, %ecx
+3:  rol $4, %ebx
+    mov %ebx, %eax
+    and $0xf, %al
+    add $'0', %al
+    cmp $'9', %al
+    jbe 4f
+    add $('a' - '9' - 1), %al
+4:  out %al, %dx
+    loop 3b
+    mov $'\n', %al
+    out %al, %dx
+
+    mov $0, %al
+    out %al, $0xf4               # the VM ends here (HLT would fault in ring 3)
+
+label: .asciz "fnv1a="

@@ -1,0 +1,85 @@
+# Real mode (load at 0x7c00): HLT woken by a timer interrupt. Installs an
+# IRQ0 handler in the interrupt vector table, remaps the 8259 PIC so IRQ0 is
+# vector 0x20 and only IRQ0 is unmasked, starts PIT channel 0, then
+# `sti; hlt`. Only the interrupt handler sets `ticks`, so seeing it set after
+# the HLT means the timer woke the CPU. Exits with 0x11.
+    .code16
+    .set IRQ0_VECTOR, 0x20
+    .set PIT_DIVISOR, 11932      # 1193182 Hz / 11932: about 100 Hz
+    .globl _start
+_start:
+    cli
+    xor %ax, %ax
+    mov %ax, %ds
+    movw $irq0, IRQ0_VECTOR * 4       # IVT entry: offset,
+    movw %ax, IRQ0_VECTOR * 4 + 2     # segment 0 (this code runs with CS=0)
+
+    # 8259 PICs: ICW1 (edge, cascade, ICW4 follows), ICW2 (vector base),
+    # ICW3 (slave on IRQ2), ICW4 (8086 mode), then the interrupt masks.
+    mov $0x11, %al
+    out %al, $0x20
+    out %al, $0xa0
+    mov $IRQ0_VECTOR, %al
+    out %al, $0x21
+    mov $IRQ0_VECTOR + 8, %al
+    out %al, $0xa1
+    mov $0x04, %al
+    out %al, $0x21
+    mov $0x02, %al
+    out %al, $0xa1
+    mov $0x01, %al
+    out %al, $0x21
+    out %al, $0xa1
+    mov $0xfe, %al               # master: only IRQ0
+    out %al, $0x21
+    mov $0xff, %al               # slave: nothing
+    out %al, $0xa1
+
+    # PIT channel 0: lobyte/hibyte access, mode 2 (rate generator).
+    mov $0x34, %al
+    out %al, $0x43
+    mov $PIT_DIVISOR & 0xff, %al
+    out %al, $0x40
+    mov $PIT_DIVISOR >> 8, %al
+    out %al, $0x40
+
+    sti
+    hlt
+    cli
+    cmpw $0, ticks
+    je not_woken
+
+    mov $woken, %si
+    call puts
+    mov $0x11, %al
+    out %al, $0xf4
+    hlt
+
+not_woken:
+    mov $spurious, %si
+    call puts
+    mov $0x12, %al
+    out %al, $0xf4
+    hlt
+
+irq0:
+    incw %cs:ticks
+    push %ax
+    mov $0x20, %al               # EOI to the master PIC
+    out %al, $0x20
+    pop %ax
+    iret
+
+# Prints the NUL-terminated string at %si on COM1.
+puts:
+    mov $0x3f8, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  ret
+
+ticks: .word 0
+woken: .asciz "woken by the timer\n"
+spurious: .asciz "HLT returned without a timer interrupt\n"
