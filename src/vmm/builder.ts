@@ -22,9 +22,6 @@ import { Machine } from './machine.js';
 const KVM_TSS_ADDR = 0xfffbd000;
 const KVM_IDENTITY_MAP_ADDR = 0xfffbc000;
 
-const FPU_DEFAULT_FCW = 0x37f;
-const MXCSR_DEFAULT = 0x1f80;
-
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -70,7 +67,6 @@ export function buildMachine(config: MachineConfig): Machine {
         const { sregs, regs } = startState(fd.getSregs(), boot.state);
         fd.setSregs(sregs);
         fd.setRegs(regs);
-        fd.setFpu({ ...fd.getFpu(), fcw: FPU_DEFAULT_FCW, mxcsr: MXCSR_DEFAULT });
         if (id > 0) fd.setMpState(MP_STATE_RUNNABLE);
       }
     }

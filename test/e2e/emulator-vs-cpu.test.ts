@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe } from 'node:test';
 import { assistInstruction, type AssistVcpu } from '../../src/arch/x86/emulator/assist.js';
-import type { KvmFpu, KvmRegs } from '../../src/kvm/structs.js';
+import { LegacyFpuState } from '../../src/arch/x86/emulator/cpu-context.js';
+import type { KvmRegs } from '../../src/kvm/structs.js';
 import { assemble } from '../../src/tools/assembler.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import type { Machine } from '../../src/vmm/machine.js';
@@ -103,7 +104,7 @@ interface Result {
   regs: Record<Reg, bigint>;
   flags: bigint;
   data: Uint8Array;
-  fpu?: { fcw: number; fsw: number; ftw: number };
+  fpu?: { fcw: number; fsw: number; ftw: number; mxcsr: number };
   fault?: { vector: number; cr2?: bigint };
 }
 
@@ -118,10 +119,10 @@ async function runNatively(c: Case): Promise<Result> {
     }
     assert.equal(stop.kind, 'debug-exit', `native run of ${c.insn}: ${stop.message}`);
     const regs = Object.fromEntries(REGS.map((r, i) => [r, mem.readU64(STATE_OUT + i * 8)])) as Record<Reg, bigint>;
-    const fx = mem.read(FXSAVE_OUT, 8);
+    const fx = mem.read(FXSAVE_OUT, 32);
     return {
       regs, flags: mem.readU64(STATE_OUT + FLAGS_SLOT * 8), data: mem.read(DATA, 64),
-      fpu: { fcw: fx[0] | (fx[1] << 8), fsw: fx[2] | (fx[3] << 8), ftw: fx[4] },
+      fpu: { fcw: fx[0] | (fx[1] << 8), fsw: fx[2] | (fx[3] << 8), ftw: fx[4], mxcsr: new DataView(fx.buffer).getUint32(24, true) },
     };
   } finally {
     await machine.destroy();
@@ -137,7 +138,7 @@ function runEmulated(c: Case): Result {
       ...Object.fromEntries(REGS.map((r) => [r, c.regs?.[r] ?? 0n])),
       rsp: BigInt(STACK), rip: BigInt(insnAddress), rflags: 0x3002n | ((c.flags ?? 0n) & LOADABLE_FLAGS),
     };
-    let fpu: KvmFpu = real.getFpu();
+    let xsave = real.getXsave();
     let injected: number | undefined;
     let sregs = real.getSregs();
     const vcpu: AssistVcpu = {
@@ -145,10 +146,8 @@ function runEmulated(c: Case): Result {
       setRegs: (r) => (regs = { ...r }),
       getSregs: () => ({ ...sregs }),
       setSregs: (s) => (sregs = s),
-      getFpu: () => ({ ...fpu }),
-      setFpu: (f) => (fpu = f),
-      getXsave: () => real.getXsave(),
-      setXsave: () => assert.fail('no case here changes XSAVE state'),
+      getXsave: () => xsave.slice(),
+      setXsave: (x) => (xsave = x.slice()),
       getXcr0: () => real.getXcr0(),
       setXcr0: () => assert.fail('no case here changes XCR0'),
       getMsrs: (i) => real.getMsrs(i),
@@ -157,13 +156,14 @@ function runEmulated(c: Case): Result {
     };
     const outcome = assistInstruction(vcpu, machine.memory!, machine.vcpus[0].cpuid);
     const data = machine.memory!.read(DATA, 64);
+    const fpu = new LegacyFpuState(xsave);
     if (outcome.kind === 'fault') return { regs: {} as Record<Reg, bigint>, flags: 0n, data, fault: { vector: injected!, cr2: sregs.cr2 } };
     assert.equal(outcome.kind, 'emulated', `the emulator does not know ${c.insn}`);
     assert.equal(regs.rip, BigInt(insnAddress + insnLength), 'RIP moves past the instruction');
     return {
       regs: Object.fromEntries(REGS.map((r) => [r, regs[r]])) as Record<Reg, bigint>,
       flags: regs.rflags, data,
-      fpu: { fcw: fpu.fcw, fsw: fpu.fsw, ftw: fpu.ftwx },
+      fpu: { fcw: fpu.fcw, fsw: fpu.fsw, ftw: fpu.ftw, mxcsr: fpu.mxcsr },
     };
   } finally {
     void machine.destroy();
@@ -196,6 +196,9 @@ const cases: Case[] = [
   { name: 'fldcw then state', insn: 'fldcw (%rsi)', regs: { rsi: BigInt(DATA) }, data: [0x7f, 0x02], fpu: true },
   { name: 'fnstcw m16', insn: 'fnstcw 4(%rsi)', regs: { rsi: BigInt(DATA) }, fpu: true },
   { name: 'fninit', insn: 'fninit', fpu: true },
+  { name: 'ldmxcsr', insn: 'ldmxcsr (%rsi)', regs: { rsi: BigInt(DATA) }, data: [0x80, 0x3f, 0, 0], fpu: true },
+  { name: 'ldmxcsr with reserved bits faults', insn: 'ldmxcsr (%rsi)', regs: { rsi: BigInt(DATA) }, data: [0x80, 0x1f, 1, 0], faults: 13 },
+  { name: 'stmxcsr', insn: 'stmxcsr 12(%rsi)', regs: { rsi: BigInt(DATA) }, fpu: true },
 ];
 
 describe('emulation assist against the CPU', () => {
@@ -218,6 +221,7 @@ describe('emulation assist against the CPU', () => {
         assert.equal(hex(emulated.fpu!.fcw), hex(native.fpu!.fcw), 'FCW');
         assert.equal(hex(emulated.fpu!.fsw), hex(native.fpu!.fsw), 'FSW');
         assert.equal(hex(emulated.fpu!.ftw), hex(native.fpu!.ftw), 'abridged tag word');
+        assert.equal(hex(emulated.fpu!.mxcsr), hex(native.fpu!.mxcsr), 'MXCSR');
       }
     });
   }

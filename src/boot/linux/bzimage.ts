@@ -38,7 +38,7 @@ export interface BzImage {
 }
 
 /** Protocol 2.06 (Linux 2.6.22) brought cmdline_size, and every field below it. */
-export const MIN_PROTOCOL = 0x0206;
+const MIN_PROTOCOL = 0x0206;
 /** Protocol 2.12 (Linux 3.8) brought xloadflags, and with it the 64-bit entry point. */
 const XLOADFLAGS_PROTOCOL = 0x020c;
 /** The header has to fit in the zero page before edd_mbr_sig_buffer at 0x290. */
@@ -51,13 +51,6 @@ const PARAGRAPH = 16;
 const MAX_RELEASE_LENGTH = 256;
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
-
-/** True when the file starts like a bzImage (boot signature and "HdrS"); says nothing of its validity. */
-export function looksLikeBzImage(file: Uint8Array): boolean {
-  if (file.length < HEADER_SIGNATURE_OFFSET + 4) return false;
-  const view = new DataView(file.buffer, file.byteOffset, file.byteLength);
-  return view.getUint16(0x1fe, true) === BOOT_FLAG_MAGIC && view.getUint32(HEADER_SIGNATURE_OFFSET, true) === HEADER_MAGIC;
-}
 
 export function parseBzImage(file: Uint8Array): BzImage {
   if (file.length < HEADER_SIGNATURE_OFFSET + 4) {

@@ -52,16 +52,11 @@ export interface PvhStartInfoInput {
   rsdpAddress?: number;
 }
 
-/** Bytes the start info block takes for a map of `entries` entries and one module. */
-export function pvhStartInfoSize(entries: number): number {
-  return hvmStartInfo.size + entries * hvmMemmapEntry.size + hvmModlistEntry.size;
-}
-
 /** The start info, memory map and module list, back to back, as bytes for `input.address`. */
 export function buildPvhStartInfo(input: PvhStartInfoInput): Uint8Array {
   const memmapAt = hvmStartInfo.size;
   const modlistAt = memmapAt + input.e820.length * hvmMemmapEntry.size;
-  const block = new Uint8Array(pvhStartInfoSize(input.e820.length));
+  const block = new Uint8Array(modlistAt + hvmModlistEntry.size);
   hvmStartInfo.encode({
     magic: HVM_START_MAGIC,
     version: HVM_START_VERSION,

@@ -59,8 +59,6 @@ export const HEADER_MAGIC = 0x53726448;
 export const LOADER_TYPE_UNDEFINED = 0xff;
 
 // loadflags
-/** The protected-mode code is loaded at 0x100000 (always true for bzImage). */
-export const LOADED_HIGH = 1 << 0;
 /** heap_end_ptr is valid. */
 export const CAN_USE_HEAP = 1 << 7;
 

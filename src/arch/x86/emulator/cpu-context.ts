@@ -1,10 +1,10 @@
 /**
  * The state an emulated instruction works on: a vCPU's registers, loaded
- * once, with the FPU, XSAVE and XCR state fetched only when an instruction
+ * once, with the XSAVE (x87, SSE, AVX...) and XCR state fetched only when an instruction
  * needs them, guest memory reached through the guest's own page tables,
  * and everything written back in one go when the instruction completes.
  */
-import type { CpuidEntry, KvmFpu, KvmRegs, KvmSregs } from '../../../kvm/structs.js';
+import type { CpuidEntry, KvmRegs, KvmSregs } from '../../../kvm/structs.js';
 import type { GuestMemory } from '../../../memory/guest-memory.js';
 import { translate, VECTOR_GP, VECTOR_PF } from '../page-walker.js';
 import type { CpuBits, MemoryOperand, SegmentName } from './decoder.js';
@@ -15,8 +15,6 @@ export interface EmulatedVcpu {
   setRegs(r: KvmRegs): void;
   getSregs(): KvmSregs;
   setSregs(s: KvmSregs): void;
-  getFpu(): KvmFpu;
-  setFpu(f: KvmFpu): void;
   getXsave(): Uint8Array;
   setXsave(region: Uint8Array): void;
   getXcr0(): bigint;
@@ -36,6 +34,28 @@ export class GuestFault extends Error {
   }
 }
 
+/** FCW, FSW, the abridged tag word and MXCSR at their FXSAVE offsets. */
+export class LegacyFpuState {
+  private readonly view: DataView;
+  constructor(area: Uint8Array) {
+    this.view = new DataView(area.buffer, area.byteOffset, 512);
+  }
+  get fcw(): number { return this.view.getUint16(0, true); }
+  set fcw(v: number) { this.view.setUint16(0, v, true); }
+  get fsw(): number { return this.view.getUint16(2, true); }
+  set fsw(v: number) { this.view.setUint16(2, v, true); }
+  get ftw(): number { return this.view.getUint8(4); }
+  set ftw(v: number) { this.view.setUint8(4, v); }
+  get mxcsr(): number { return this.view.getUint32(24, true); }
+  set mxcsr(v: number) { this.view.setUint32(24, v, true); }
+  /** FOP, FIP and FDP: the last x87 instruction and operand. */
+  clearLastInstruction(): void {
+    this.view.setUint16(6, 0, true);
+    this.view.setBigUint64(8, 0n, true);
+    this.view.setBigUint64(16, 0n, true);
+  }
+}
+
 export const Flag = { CF: 1n << 0n, PF: 1n << 2n, AF: 1n << 4n, ZF: 1n << 6n, SF: 1n << 7n, OF: 1n << 11n } as const;
 export const ARITH_FLAGS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Flag.OF;
 
@@ -48,10 +68,9 @@ export class CpuContext {
   readonly regs: KvmRegs;
   readonly sregs: KvmSregs;
   readonly bits: CpuBits;
-  private fpuState?: KvmFpu;
   private xsaveState?: Uint8Array;
   private xcr0?: bigint;
-  private dirty = { regs: false, fpu: false, xsave: false, xcr0: false };
+  private dirty = { regs: false, sregs: false, xsave: false, xcr0: false };
 
   constructor(
     readonly vcpu: EmulatedVcpu,
@@ -101,17 +120,23 @@ export class CpuContext {
     this.regs.rip = this.bits === 64 ? BigInt.asUintN(64, rip) : BigInt.asUintN(32, rip);
   }
 
-  // --- lazily fetched state ----------------------------------------------
+  /** Records a change made to `sregs` (segment bases, control registers). */
+  sregsChanged(): void {
+    this.dirty.sregs = true;
+  }
 
-  get fpu(): KvmFpu {
-    return (this.fpuState ??= this.vcpu.getFpu());
-  }
-  fpuChanged(): void {
-    this.dirty.fpu = true;
-  }
+  // --- lazily fetched state ----------------------------------------------
 
   get xsave(): Uint8Array {
     return (this.xsaveState ??= this.vcpu.getXsave());
+  }
+
+  /**
+   * The x87 and SSE control state, in the legacy (FXSAVE) area of the XSAVE
+   * image. KVM_GET_FPU would be simpler, but some backends leave MXCSR out of it.
+   */
+  get legacy(): LegacyFpuState {
+    return new LegacyFpuState(this.xsave);
   }
   xsaveChanged(): void {
     this.dirty.xsave = true;
@@ -233,8 +258,8 @@ export class CpuContext {
 
   /** Writes back everything the instruction changed. */
   commit(): void {
+    if (this.dirty.sregs) this.vcpu.setSregs(this.sregs);
     if (this.dirty.regs) this.vcpu.setRegs(this.regs);
-    if (this.dirty.fpu && this.fpuState) this.vcpu.setFpu(this.fpuState);
     if (this.dirty.xsave && this.xsaveState) this.vcpu.setXsave(this.xsaveState);
     if (this.dirty.xcr0 && this.xcr0 !== undefined) this.vcpu.setXcr0(this.xcr0);
   }

@@ -5,8 +5,12 @@
 import type { InstructionDef } from './instruction.js';
 import { bitCount } from './instructions/bit-count.js';
 import { cmpxchg16b } from './instructions/cmpxchg16b.js';
+import { segmentBase } from './instructions/segment-base.js';
+import { sseControl } from './instructions/sse-control.js';
 import { system } from './instructions/system.js';
 import { x87Control } from './instructions/x87-control.js';
 import { xsave } from './instructions/xsave.js';
 
-export const instructionTable: readonly InstructionDef[] = [...x87Control, ...system, ...bitCount, ...cmpxchg16b, ...xsave];
+export const instructionTable: readonly InstructionDef[] = [
+  ...x87Control, ...sseControl, ...system, ...segmentBase, ...bitCount, ...cmpxchg16b, ...xsave,
+];

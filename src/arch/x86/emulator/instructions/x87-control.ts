@@ -1,6 +1,6 @@
 /**
  * x87 control instructions: initialise, clear exceptions, and move the
- * control and status words, on the vCPU's FPU state (KVM_GET/SET_FPU).
+ * control and status words, on the legacy area of the vCPU's XSAVE state.
  */
 import type { InstructionDef } from '../instruction.js';
 import { operandAddress } from '../instruction.js';
@@ -12,41 +12,44 @@ export const x87Control: InstructionDef[] = [
   {
     mnemonic: 'fninit', map: 'one', opcode: 0xdb, modrm: true, modrmByte: 0xe3,
     execute(ctx) {
-      const f = ctx.fpu;
-      Object.assign(f, { fcw: FCW_DEFAULT, fsw: 0, ftwx: 0, last_opcode: 0, last_ip: 0n, last_dp: 0n });
-      ctx.fpuChanged();
+      const f = ctx.legacy;
+      f.fcw = FCW_DEFAULT;
+      f.fsw = 0;
+      f.ftw = 0;
+      f.clearLastInstruction();
+      ctx.xsaveChanged();
     },
   },
   {
     mnemonic: 'fnclex', map: 'one', opcode: 0xdb, modrm: true, modrmByte: 0xe2,
     execute(ctx) {
-      ctx.fpu.fsw &= ~FSW_EXCEPTIONS;
-      ctx.fpuChanged();
+      ctx.legacy.fsw &= ~FSW_EXCEPTIONS;
+      ctx.xsaveChanged();
     },
   },
   {
     mnemonic: 'fnstsw', map: 'one', opcode: 0xdf, modrm: true, modrmByte: 0xe0,
     execute(ctx) {
-      ctx.setGpr(0, 2, BigInt(ctx.fpu.fsw));
+      ctx.setGpr(0, 2, BigInt(ctx.legacy.fsw));
     },
   },
   {
     mnemonic: 'fnstsw', map: 'one', opcode: 0xdd, modrm: true, digit: 7, form: 'memory',
     execute(ctx, insn) {
-      ctx.writeValue(operandAddress(ctx, insn), 2, BigInt(ctx.fpu.fsw));
+      ctx.writeValue(operandAddress(ctx, insn), 2, BigInt(ctx.legacy.fsw));
     },
   },
   {
     mnemonic: 'fnstcw', map: 'one', opcode: 0xd9, modrm: true, digit: 7, form: 'memory',
     execute(ctx, insn) {
-      ctx.writeValue(operandAddress(ctx, insn), 2, BigInt(ctx.fpu.fcw));
+      ctx.writeValue(operandAddress(ctx, insn), 2, BigInt(ctx.legacy.fcw));
     },
   },
   {
     mnemonic: 'fldcw', map: 'one', opcode: 0xd9, modrm: true, digit: 5, form: 'memory',
     execute(ctx, insn) {
-      ctx.fpu.fcw = Number(ctx.readValue(operandAddress(ctx, insn), 2));
-      ctx.fpuChanged();
+      ctx.legacy.fcw = Number(ctx.readValue(operandAddress(ctx, insn), 2));
+      ctx.xsaveChanged();
     },
   },
   {
