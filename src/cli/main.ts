@@ -3,6 +3,7 @@
  * The tsvmm command line: a thin layer over the library.
  */
 import { Command, CommanderError, Option } from 'commander';
+import { cpuTemplates } from '../arch/x86/cpu-template.js';
 import { checkCommand } from './check-command.js';
 import { demoCommand } from './demo-command.js';
 import { guestFetchCommand } from './guest-command.js';
@@ -37,6 +38,7 @@ runFlags(
     .option('--module <file[,args]>', 'multiboot module with its command line (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--mem <size>', 'guest RAM, e.g. 64M, 2G (default 512M for Linux, 128M otherwise)')
     .option('--cpus <n>', 'number of vCPUs', '1')
+    .addOption(new Option('--cpu-template <template>', 'what the guest sees of the host CPU').choices(cpuTemplates).default('host'))
     .option('--test-device <addr>', 'add the MMIO test device at this address'),
 ).action(async (command: string[], opts) => {
   process.exitCode = await runCommand(opts, command);

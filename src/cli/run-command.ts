@@ -3,6 +3,7 @@
  * or vmlinux, or a multiboot kernel), or a raw binary in a chosen CPU mode.
  */
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
+import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
@@ -27,6 +28,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   module: string[];
   mem?: string;
   cpus: string;
+  cpuTemplate: CpuTemplate;
   testDevice?: string;
 }
 
@@ -41,7 +43,7 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
-    { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), boot, devices },
+    { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices },
     { ...opts, console: parseConsoleMode(opts.console), linux: boot.kind === 'linux' },
   );
 }

@@ -2,6 +2,7 @@
  * The recipe of a machine: open KVM, make the VM and its memory, add the
  * platform, load the guest, make and set up the vCPUs.
  */
+import { applyCpuTemplate } from '../arch/x86/cpu-template.js';
 import { vcpuCpuid } from '../arch/x86/cpuid.js';
 import { withLegacyLints } from '../arch/x86/lapic.js';
 import { bootMsrs } from '../arch/x86/msrs.js';
@@ -53,7 +54,7 @@ export function buildMachine(config: MachineConfig): Machine {
     machine.traceFd = config.traceFd ?? -1;
     machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
 
-    const cpuid = kvm.supportedCpuid();
+    const cpuid = applyCpuTemplate(kvm.supportedCpuid(), config.cpuTemplate ?? 'host');
     for (let id = 0; id < config.cpus; id++) {
       const fd = new VcpuFd(vm.createVcpu(id), vm.vcpuMmapSize);
       const vcpuid = vcpuCpuid(cpuid, { apicId: id, cpus: config.cpus });

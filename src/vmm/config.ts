@@ -3,6 +3,7 @@
  * the CLI fills in.
  */
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
+import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import type { MultibootModule } from '../boot/multiboot.js';
 import type { DeviceSpec } from '../devices/registry.js';
 
@@ -25,6 +26,8 @@ export interface MachineConfig {
   timeExits?: boolean;
   /** Write one line per VM exit to this fd. */
   traceFd?: number;
+  /** What the guest sees of the host CPU (default 'host'). */
+  cpuTemplate?: CpuTemplate;
   /** Emulate instructions KVM's own emulator lacks; default: on for software KVM backends only. */
   emulationAssist?: boolean;
 }
