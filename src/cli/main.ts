@@ -39,7 +39,8 @@ runFlags(
     .option('--mem <size>', 'guest RAM, e.g. 64M, 2G (default 512M for Linux, 128M otherwise)')
     .option('--cpus <n>', 'number of vCPUs', '1')
     .addOption(new Option('--cpu-template <template>', 'what the guest sees of the host CPU').choices(cpuTemplates).default('host'))
-    .option('--test-device <addr>', 'add the MMIO test device at this address'),
+    .option('--test-device <addr>', 'add the MMIO test device at this address')
+    .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit')),
 ).action(async (command: string[], opts) => {
   process.exitCode = await runCommand(opts, command);
 });

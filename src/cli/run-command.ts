@@ -30,6 +30,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   cpus: string;
   cpuTemplate: CpuTemplate;
   testDevice?: string;
+  onReboot: 'exit' | 'restart';
 }
 
 // Serial console, and a panic reboots at once (the VMM sees the panic line and reports it).

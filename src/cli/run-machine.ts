@@ -1,7 +1,8 @@
 /**
- * Runs a machine for the command line: console to stdout, Ctrl-C and
- * SIGTERM stop it in order, and at the end the outcome, the exit table and
- * the exit status.
+ * Runs a machine for the command line: console on the terminal (or a
+ * file), Ctrl-C and SIGTERM stop it in order, a guest reboot ends the run
+ * or restarts the guest, and at the end the outcome, the exit table and the
+ * exit status.
  */
 import { closeSync, openSync } from 'node:fs';
 import { attachConsole } from '../console/attach-console.js';
@@ -10,44 +11,45 @@ import { ConsoleWatch } from '../guest/console-watch.js';
 import { formatExitStats } from '../vcpu/exit-stats.js';
 import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
+import type { Machine } from '../vmm/machine.js';
 import { formatMemoryMap } from '../vmm/memory-map.js';
-import { ExitStatus } from '../vmm/stop.js';
+import { ExitStatus, type VmStop } from '../vmm/stop.js';
 
 export interface RunFlags {
   console?: ConsoleMode;
   stats?: boolean;
   traceExits?: string | boolean;
   memoryMap?: boolean;
+  /** What a guest reboot does: end the run (as QEMU's -no-reboot) or start the guest again. */
+  onReboot?: 'exit' | 'restart';
   /** A Linux guest: watch its console for a panic and the default guest's exit marker. */
   linux?: boolean;
 }
 
+type RunConfig = Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
+
 /** Returns the process exit status. */
-export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>, flags: RunFlags): Promise<number> {
+export async function runMachine(config: RunConfig, flags: RunFlags): Promise<number> {
   const traceFd = typeof flags.traceExits === 'string' ? openSync(flags.traceExits, 'w') : flags.traceExits ? 2 : -1;
-  const machine = buildMachine({
-    ...config,
-    timeExits: flags.stats,
-    traceFd,
-  });
-  if (flags.memoryMap) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
+  try {
+    for (let boot = 1; ; boot++) {
+      const { stop, status } = await runOnce(config, flags, traceFd, boot === 1);
+      if (stop.kind !== 'reset' || flags.onReboot !== 'restart') return status;
+      process.stderr.write(`tsvmm: the guest rebooted; starting it again (boot ${boot + 1})\n`);
+    }
+  } finally {
+    if (traceFd > 2) closeSync(traceFd);
+  }
+}
+
+async function runOnce(config: RunConfig, flags: RunFlags, traceFd: number, first: boolean): Promise<{ stop: VmStop; status: number }> {
+  const machine = buildMachine({ ...config, timeExits: flags.stats, traceFd });
+  if (flags.memoryMap && first) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
 
   const consoleLink = attachConsole(machine, flags.console ?? { kind: 'stdio' }, () =>
     void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the console (Ctrl-A x)' }),
   );
-  let commandStatus: number | undefined;
-  if (flags.linux) {
-    const watch = new ConsoleWatch({
-      commandExit: (status) => (commandStatus = status),
-      panic: (reason) =>
-        void machine.stop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}` }),
-    });
-    const sink = machine.console;
-    machine.console = (data) => {
-      sink(data);
-      watch.feed(data);
-    };
-  }
+  const commandStatus = flags.linux ? watchLinuxConsole(machine) : () => undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
     void machine.stop({ kind: 'stopped', exitCode, message: `stopped by ${signal}` });
@@ -63,12 +65,28 @@ export async function runMachine(config: Omit<MachineConfig, 'console' | 'timeEx
     }
     if (flags.stats) process.stderr.write(`\nVM exits:\n${formatExitStats(machine.exitStats())}\n`);
     // The default guest's command reports its status before powering off.
-    return stop.kind === 'shutdown' && commandStatus !== undefined ? commandStatus : stop.exitCode;
+    const status = commandStatus();
+    return { stop, status: stop.kind === 'shutdown' && status !== undefined ? status : stop.exitCode };
   } finally {
     consoleLink.detach();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await machine.destroy();
-    if (traceFd > 2) closeSync(traceFd);
   }
+}
+
+/** Ends the run on a kernel panic; returns a getter for the default guest's command status. */
+function watchLinuxConsole(machine: Machine): () => number | undefined {
+  let commandStatus: number | undefined;
+  const watch = new ConsoleWatch({
+    commandExit: (status) => (commandStatus = status),
+    panic: (reason) =>
+      void machine.stop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}` }),
+  });
+  const sink = machine.console;
+  machine.console = (data) => {
+    sink(data);
+    watch.feed(data);
+  };
+  return () => commandStatus;
 }
