@@ -1,14 +1,12 @@
 #!/usr/bin/env node
 /**
- * The tsvmm command line: a thin layer over the library.
+ * The tsvmm command line: a thin layer over the library. Each command's
+ * module is imported when that command runs, so a command does not pay
+ * for loading the others (see "Boot time" in docs/benchmarks.md).
  */
 import { Command, CommanderError, Option } from 'commander';
 import { cpuTemplates } from '../arch/x86/cpu-template.js';
-import { checkCommand } from './check-command.js';
-import { demoCommand } from './demo-command.js';
-import { guestFetchCommand } from './guest-command.js';
 import { reportError, EXIT_USAGE } from './fail.js';
-import { runCommand } from './run-command.js';
 
 const program = new Command('tsvmm')
   .description('a KVM virtual machine monitor in TypeScript')
@@ -42,11 +40,11 @@ runFlags(
     .option('--test-device <addr>', 'add the MMIO test device at this address')
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit')),
 ).action(async (command: string[], opts) => {
-  process.exitCode = await runCommand(opts, command);
+  process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);
 });
 
 runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {
-  process.exitCode = await demoCommand(opts);
+  process.exitCode = await (await import('./demo-command.js')).demoCommand(opts);
 });
 
 program
@@ -56,7 +54,7 @@ program
   .description('download the packages and build the default guest into the cache')
   .option('--force', 'rebuild even when the cache is up to date')
   .action(async (opts) => {
-    process.exitCode = await guestFetchCommand(opts);
+    process.exitCode = await (await import('./guest-command.js')).guestFetchCommand(opts);
   });
 
 program
@@ -64,7 +62,7 @@ program
   .description('explain what this host can run: CPU, /dev/kvm, capabilities, KVM backend')
   .option('--json', 'machine-readable output')
   .action(async (opts) => {
-    process.exitCode = await checkCommand(opts);
+    process.exitCode = await (await import('./check-command.js')).checkCommand(opts);
   });
 
 try {

@@ -5,6 +5,9 @@
  * around each access.
  */
 const LOCK = 0;
+const FREE = 0;
+const HELD = 1;
+const CONTENDED = 2;
 const HEADER = 8;
 
 export class DeviceState {
@@ -23,16 +26,28 @@ export class DeviceState {
     return new SharedArrayBuffer(HEADER + size);
   }
 
-  /** Runs fn with the lock held. Accesses are short, so waiters spin briefly, then sleep. */
-  locked<T>(fn: () => T): T {
-    while (Atomics.compareExchange(this.lockWord, LOCK, 0, 1) !== 0) {
-      Atomics.wait(this.lockWord, LOCK, 1, 1);
+  /**
+   * Takes the lock: 0 free, 1 held, 2 held with a waiter. Waiters mark it
+   * contended and sleep; an uncontended lock and unlock are one atomic each.
+   */
+  lock(): void {
+    if (Atomics.compareExchange(this.lockWord, LOCK, FREE, HELD) === FREE) return;
+    while (Atomics.exchange(this.lockWord, LOCK, CONTENDED) !== FREE) {
+      Atomics.wait(this.lockWord, LOCK, CONTENDED);
     }
+  }
+
+  unlock(): void {
+    if (Atomics.exchange(this.lockWord, LOCK, FREE) === CONTENDED) Atomics.notify(this.lockWord, LOCK, 1);
+  }
+
+  /** Runs fn with the lock held. */
+  locked<T>(fn: () => T): T {
+    this.lock();
     try {
       return fn();
     } finally {
-      Atomics.store(this.lockWord, LOCK, 0);
-      Atomics.notify(this.lockWord, LOCK, 1);
+      this.unlock();
     }
   }
 }

@@ -101,10 +101,20 @@ class LockedDevice implements BusDevice {
     private readonly state: DeviceState,
   ) {}
   read(offset: number, data: Uint8Array): void {
-    this.state.locked(() => this.device.read(offset, data));
+    this.state.lock();
+    try {
+      this.device.read(offset, data);
+    } finally {
+      this.state.unlock();
+    }
   }
   write(offset: number, data: Uint8Array): void {
-    this.state.locked(() => this.device.write(offset, data));
+    this.state.lock();
+    try {
+      this.device.write(offset, data);
+    } finally {
+      this.state.unlock();
+    }
   }
 }
 

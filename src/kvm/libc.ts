@@ -17,6 +17,9 @@ const c = {
   memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
+  read: libc.func('long read(int fd, void *buf, size_t count)'),
+  write: libc.func('long write(int fd, const void *buf, size_t count)'),
+  poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   pthreadSelf: libc.func('uint64_t pthread_self()'),
   pthreadKill: libc.func('int pthread_kill(uint64_t thread, int sig)'),
 };
@@ -29,6 +32,10 @@ const MAP_SHARED = 1;
 const MFD_CLOEXEC = 1;
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
+const EINTR = 4;
+const EAGAIN = 11;
+/** What a write to an eventfd adds to its counter. */
+const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 
 function check(result: number, call: string, detail?: string): number {
   if (result < 0) throw new SystemError(call, koffi.errno(), detail);
@@ -86,6 +93,57 @@ export function memfdCreate(name: string, size: number): number {
 
 export function eventfd(): number {
   return check(c.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 'eventfd');
+}
+
+/** read(2); -errno instead of throwing, since EAGAIN and EINTR are routine on eventfds. */
+export function read(fd: number, buffer: Uint8Array): number {
+  const r = c.read(fd, buffer, buffer.length) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+/** write(2); -errno instead of throwing. */
+export function write(fd: number, buffer: Uint8Array): number {
+  const r = c.write(fd, buffer, buffer.length) as number;
+  return r < 0 ? -koffi.errno() : r;
+}
+
+export const POLLIN = 0x1;
+const POLLFD_SIZE = 8;
+
+/**
+ * poll(2) for readability of `fds`: which of them are readable (an empty list
+ * when interrupted by a signal). timeoutMs -1 waits for ever.
+ */
+export function pollReadable(fds: readonly number[], timeoutMs: number): number[] {
+  const buffer = new Uint8Array(fds.length * POLLFD_SIZE);
+  const view = new DataView(buffer.buffer);
+  fds.forEach((fd, i) => {
+    view.setInt32(i * POLLFD_SIZE, fd, true);
+    view.setInt16(i * POLLFD_SIZE + 4, POLLIN, true);
+  });
+  const r = c.poll(buffer, fds.length, timeoutMs) as number;
+  if (r < 0) {
+    const errno = koffi.errno();
+    if (errno === EINTR) return [];
+    throw new SystemError('poll', errno);
+  }
+  return fds.filter((_, i) => view.getInt16(i * POLLFD_SIZE + 6, true) !== 0);
+}
+
+/** Adds 1 to an eventfd's counter, waking whoever waits on it. */
+export function signalEventfd(fd: number): void {
+  const r = write(fd, ONE);
+  // EAGAIN: the counter is at its maximum, so the reader is awake anyway.
+  if (r < 0 && r !== -EAGAIN) throw new SystemError('write', -r, 'eventfd');
+}
+
+/** Reads and clears an eventfd's counter; 0 when it was already clear. */
+export function drainEventfd(fd: number): bigint {
+  const buffer = new Uint8Array(8);
+  const r = read(fd, buffer);
+  if (r === -EAGAIN) return 0n;
+  if (r < 0) throw new SystemError('read', -r, 'eventfd');
+  return new DataView(buffer.buffer).getBigUint64(0, true);
 }
 
 /** The calling thread's pthread handle, so another thread can signal it. */

@@ -43,8 +43,13 @@ export interface VcpuLoopOptions {
 
 export class VcpuLoop {
   private stop?: VmStop;
+  /** Views of kvm_run's MMIO data for each access size, made once. */
+  private readonly mmioData: Uint8Array[];
 
-  constructor(private readonly o: VcpuLoopOptions) {}
+  constructor(private readonly o: VcpuLoopOptions) {
+    const at = o.run.mmioDataOffset;
+    this.mmioData = Array.from({ length: 9 }, (_, n) => o.run.bytes.subarray(at, at + n));
+  }
 
   /** Ends the loop after the exit being handled; the first outcome wins. */
   requestStop(stop: VmStop): void {
@@ -153,6 +158,7 @@ export class VcpuLoop {
     }
     const entry = buses.pio.find(port, size);
     const out = run.ioDirection === IO_OUT;
+    if (entry === undefined && out) return; // nobody there: the write goes nowhere
     for (let i = 0; i < count; i++) {
       const data = run.bytes.subarray(offset + i * size, offset + (i + 1) * size);
       if (entry === undefined) {
@@ -169,7 +175,7 @@ export class VcpuLoop {
     const { run, buses } = this.o;
     const address = run.mmioAddress;
     const length = Math.min(run.mmioLength, 8);
-    const data = run.bytes.subarray(run.mmioDataOffset, run.mmioDataOffset + length);
+    const data = this.mmioData[length];
     const entry = buses.mmio.find(address, length);
     if (entry === undefined) {
       if (!run.mmioIsWrite) data.fill(0xff);

@@ -16,9 +16,12 @@ export class TestDevice implements BusDevice {
 
   constructor(private readonly state: DeviceState) {}
 
+  /** The 64-bit counter as two 32-bit halves (no BigInt on the MMIO path). */
   private count(): void {
     const v = this.state.view;
-    v.setBigUint64(COUNTER, v.getBigUint64(COUNTER, true) + 1n, true);
+    const low = (v.getUint32(COUNTER, true) + 1) >>> 0;
+    v.setUint32(COUNTER, low, true);
+    if (low === 0) v.setUint32(COUNTER + 4, (v.getUint32(COUNTER + 4, true) + 1) >>> 0, true);
   }
 
   read(offset: number, data: Uint8Array): void {
