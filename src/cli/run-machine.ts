@@ -31,33 +31,46 @@ type RunConfig = Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
 /** Returns the process exit status. */
 export async function runMachine(config: RunConfig, flags: RunFlags): Promise<number> {
   const traceFd = typeof flags.traceExits === 'string' ? openSync(flags.traceExits, 'w') : flags.traceExits ? 2 : -1;
+  // Signals stop whichever machine is running, and any restart that would follow it.
+  const signals: { stop?: VmStop; machine?: Machine } = {};
+  const onSignal = (signal: NodeJS.Signals) => {
+    const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
+    signals.stop ??= { kind: 'stopped', exitCode, message: `stopped by ${signal}` };
+    void signals.machine?.stop(signals.stop);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     for (let boot = 1; ; boot++) {
-      const { stop, status } = await runOnce(config, flags, traceFd, boot === 1);
-      if (stop.kind !== 'reset' || flags.onReboot !== 'restart') return status;
+      const { stop, status } = await runOnce(config, flags, traceFd, boot === 1, signals);
+      if (stop.kind !== 'reset' || flags.onReboot !== 'restart' || signals.stop) return signals.stop?.exitCode ?? status;
       process.stderr.write(`tsvmm: the guest rebooted; starting it again (boot ${boot + 1})\n`);
     }
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     if (traceFd > 2) closeSync(traceFd);
   }
 }
 
-async function runOnce(config: RunConfig, flags: RunFlags, traceFd: number, first: boolean): Promise<{ stop: VmStop; status: number }> {
+async function runOnce(
+  config: RunConfig,
+  flags: RunFlags,
+  traceFd: number,
+  first: boolean,
+  signals: { stop?: VmStop; machine?: Machine },
+): Promise<{ stop: VmStop; status: number }> {
   const machine = buildMachine({ ...config, timeExits: flags.stats, traceFd });
+  signals.machine = machine;
+  if (signals.stop) void machine.stop(signals.stop);
   if (flags.memoryMap && first) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
 
   const consoleLink = attachConsole(machine, flags.console ?? { kind: 'stdio' }, () =>
     void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the console (Ctrl-A x)' }),
   );
   const commandStatus = flags.linux ? watchLinuxConsole(machine) : () => undefined;
-  const onSignal = (signal: NodeJS.Signals) => {
-    const exitCode = signal === 'SIGINT' ? ExitStatus.SIGNAL_INT : ExitStatus.SIGNAL_TERM;
-    void machine.stop({ kind: 'stopped', exitCode, message: `stopped by ${signal}` });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
-    const stop = await machine.run();
+    const stop = signals.stop ?? (await machine.run());
     await machine.stop();
     if (stop.kind !== 'debug-exit' && stop.kind !== 'shutdown') {
       process.stderr.write(`tsvmm: ${stop.message}${stop.vcpu !== undefined ? ` (vCPU ${stop.vcpu})` : ''}\n`);
@@ -69,8 +82,7 @@ async function runOnce(config: RunConfig, flags: RunFlags, traceFd: number, firs
     return { stop, status: stop.kind === 'shutdown' && status !== undefined ? status : stop.exitCode };
   } finally {
     consoleLink.detach();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.machine = undefined;
     await machine.destroy();
   }
 }

@@ -13,6 +13,12 @@ import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
 import { CmosRtc, RTC_BASE, RTC_SIZE } from './legacy/cmos-rtc.js';
 import { I8042, I8042_BASE, I8042_SIZE } from './legacy/i8042.js';
 import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js';
+import { createVirtioFunction, pciBusOf, type PciFunctionEntry } from './pci-functions.js';
+import { CONFIG_PORTS_BASE, CONFIG_PORTS_SIZE, PciConfigPorts } from './pci/config-ports.js';
+import { Ecam, ECAM_BUS_SIZE } from './pci/ecam.js';
+import type { PciFunctionWiring } from './pci/wiring.js';
+import { Bar0, VirtioPciDevice } from './virtio/pci-transport.js';
+import { virtioDevices } from './virtio/virtio-devices.js';
 
 export type DeviceSpec =
   | { kind: 'serial'; base?: number; irq?: number }
@@ -22,7 +28,12 @@ export type DeviceSpec =
    *  ring-3 guests cannot use ports even with IOPL 3, but can reach MMIO. */
   | { kind: 'debug-exit'; port?: number; mmio?: number }
   | { kind: 'test-device'; base: number }
-  | { kind: 'acpi-pm'; base?: number };
+  | { kind: 'acpi-pm'; base?: number }
+  /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
+  | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
+  /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
+  | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
+  | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };
 
 /** A device of one machine: what it is, and its shared state. */
 export interface MachineDevice {
@@ -78,6 +89,24 @@ const kinds: Kinds = {
     placement: (s) => ({ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }),
     stateSize: 0,
     create: (_s, ctx) => new AcpiPm(ctx),
+  },
+  'virtio-rng': {
+    placement: (s) => {
+      if (s.pci === undefined) throw new Error('virtio-rng has no PCI slot yet: the builder gives it one');
+      return { name: `virtio-rng (PCI 00:${s.pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: s.pci.bar0, length: Bar0.SIZE };
+    },
+    stateSize: VirtioPciDevice.stateSize(virtioDevices['virtio-rng'].info),
+    create: (s, _ctx, state) => createVirtioFunction({ kind: s.kind, pci: s.pci! }, state).bar0,
+  },
+  'pci-config-ports': {
+    placement: () => ({ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }),
+    stateSize: PciConfigPorts.stateSize,
+    create: (s, _ctx, state) => new PciConfigPorts(state, pciBusOf(s.functions)),
+  },
+  'pci-ecam': {
+    placement: (s) => ({ name: 'PCI ECAM (bus 0)', bus: 'mmio', base: s.base, length: ECAM_BUS_SIZE }),
+    stateSize: 0,
+    create: (s) => new Ecam(pciBusOf(s.functions)),
   },
 };
 

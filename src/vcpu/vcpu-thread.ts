@@ -33,13 +33,29 @@ export class VcpuThread {
   readonly stats = new Float64Array(new SharedArrayBuffer(STATS_SLOTS * 2 * 8));
   private thread?: bigint;
   private exited?: Promise<void>;
+  private ready?: Promise<void>;
 
   constructor(
     readonly id: number,
     private readonly run: KvmRun,
-  ) {}
+  ) {
+    // The worker starts paused: spawning it (~50 ms) happens when the machine is built, running it on start().
+    Atomics.store(this.control, Control.REQUEST, Request.PAUSE);
+  }
 
-  start(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): Promise<void> {
+  /** Creates the worker thread, which waits, paused, for start(). */
+  spawn(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): void {
+    this.ready = this.createWorker(data, events);
+    this.ready.catch(() => {}); // reported through events.stop; start() rethrows
+  }
+
+  async start(): Promise<void> {
+    if (this.ready === undefined) throw new Error(`vCPU ${this.id} has no thread`);
+    await this.ready;
+    this.resume();
+  }
+
+  private createWorker(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): Promise<void> {
     installKickHandler();
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), {
       workerData: { ...data, control: this.control.buffer, stats: this.stats.buffer } satisfies VcpuWorkerData,

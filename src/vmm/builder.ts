@@ -71,6 +71,7 @@ export function buildMachine(config: MachineConfig): Machine {
         if (id > 0) fd.setMpState(MP_STATE_RUNNABLE);
       }
     }
+    machine.spawnVcpuThreads();
     return machine;
   } catch (e) {
     void machine.destroy();

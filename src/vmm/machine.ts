@@ -49,24 +49,27 @@ export class Machine {
     return this.current;
   }
 
-  /** Starts every vCPU thread; resolves once all are running. */
-  async start(): Promise<void> {
-    if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
+  /** Creates the vCPU threads, paused; the builder calls it last. */
+  spawnVcpuThreads(): void {
     const { memfd, memory, vm } = this;
     if (memfd === undefined || memory === undefined || vm === undefined) throw new Error('machine is not built');
+    for (const v of this.vcpus) {
+      v.thread.spawn(
+        {
+          id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
+          devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
+          cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
+        },
+        { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
+      );
+    }
+  }
+
+  /** Lets every vCPU run; resolves once all are running. */
+  async start(): Promise<void> {
+    if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
-    await Promise.all(
-      this.vcpus.map((v) =>
-        v.thread.start(
-          {
-            id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
-            devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
-            cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
-          },
-          { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
-        ),
-      ),
-    );
+    await Promise.all(this.vcpus.map((v) => v.thread.start()));
   }
 
   /** Resolves with how the VM ended. */
@@ -98,7 +101,7 @@ export class Machine {
       this.outcome = outcome;
       this.settle(outcome);
     }
-    if (this.current === 'running' || this.current === 'paused') {
+    if (this.current !== 'stopped' && this.current !== 'destroyed') {
       this.current = 'stopped';
       await Promise.all(this.vcpus.map((v) => v.thread.stop()));
     }

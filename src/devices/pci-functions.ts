@@ -1,0 +1,56 @@
+/**
+ * The functions on the machine's PCI bus, described as data (each thread
+ * builds its own objects over the shared state): the host bridge, and one
+ * virtio device per slot after it.
+ */
+import { signalEventfd } from '../kvm/libc.js';
+import { DeviceState } from './device-state.js';
+import { HostBridge } from './pci/host-bridge.js';
+import { KvmInterrupts } from './pci/kvm-interrupts.js';
+import { HOST_BRIDGE_SLOT } from './pci/layout.js';
+import { PciBus } from './pci/pci-bus.js';
+import type { PciFunction } from './pci/pci-device.js';
+import type { PciFunctionWiring } from './pci/wiring.js';
+import { VirtioPciDevice } from './virtio/pci-transport.js';
+import { virtioDevices, type VirtioKind } from './virtio/virtio-devices.js';
+
+/** A virtio device once the builder has given it a slot, a BAR and its interrupts. */
+export interface PlacedVirtioSpec {
+  kind: VirtioKind;
+  pci: PciFunctionWiring;
+}
+
+export type PciFunctionSpec = { kind: 'pci-host-bridge' } | PlacedVirtioSpec;
+
+export interface PciFunctionEntry {
+  spec: PciFunctionSpec;
+  state: SharedArrayBuffer;
+}
+
+export function pciFunctionSlot(spec: PciFunctionSpec): number {
+  return spec.kind === 'pci-host-bridge' ? HOST_BRIDGE_SLOT : spec.pci.slot;
+}
+
+export function pciFunctionStateSize(spec: PciFunctionSpec): number {
+  return spec.kind === 'pci-host-bridge' ? HostBridge.stateSize : VirtioPciDevice.stateSize(virtioDevices[spec.kind].info);
+}
+
+/** A virtio function whose interrupts go to KVM and whose notifications wake its I/O thread. */
+export function createVirtioFunction(spec: PlacedVirtioSpec, state: DeviceState): VirtioPciDevice {
+  const { pci } = spec;
+  return new VirtioPciDevice(state, virtioDevices[spec.kind].info, {
+    bar0: pci.bar0,
+    intxGsi: pci.intxGsi,
+    interrupts: new KvmInterrupts(pci),
+    kick: (queue) => signalEventfd(pci.queueEventfds[queue]),
+  });
+}
+
+function createPciFunction(spec: PciFunctionSpec, state: DeviceState): PciFunction {
+  return spec.kind === 'pci-host-bridge' ? new HostBridge(state) : createVirtioFunction(spec, state);
+}
+
+/** This thread's view of bus 0. */
+export function pciBusOf(functions: readonly PciFunctionEntry[]): PciBus {
+  return new PciBus(functions.map((f) => ({ slot: pciFunctionSlot(f.spec), fn: createPciFunction(f.spec, new DeviceState(f.state)) })));
+}

@@ -1,0 +1,24 @@
+/**
+ * A virtio device behind a transport: what it is (the transport presents
+ * that to the driver) and how it serves a buffer from one of its queues.
+ */
+import type { GuestMemory } from '../../memory/guest-memory.js';
+import type { DescriptorChain } from './queue.js';
+
+export interface VirtioDeviceInfo {
+  /** The virtio device ID (virtio 1.2, 5): 4 is the entropy device. */
+  id: number;
+  name: string;
+  /** The device's own feature bits; the transport adds its own. */
+  features: bigint;
+  /** The largest size of each queue, a power of two. */
+  queueSizes: readonly number[];
+  /** PCI class code, as 0xCCSSPP. */
+  classCode: number;
+}
+
+export interface VirtioDevice {
+  readonly info: VirtioDeviceInfo;
+  /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
+  serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
+}
