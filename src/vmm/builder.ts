@@ -15,7 +15,8 @@ import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { startState } from '../arch/x86/cpu-modes.js';
 import { planRam } from '../memory/layout.js';
 import { createMemfd, mapGuestMemory } from '../memory/mapping.js';
-import { defaultDevicesFor, MAX_CPUS, type MachineConfig } from './config.js';
+import { defaultDevicesFor, MAX_CPUS, type BootSource, type MachineConfig } from './config.js';
+import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
 import { loadGuest } from './guest-loader.js';
 import { Machine } from './machine.js';
 
@@ -45,14 +46,14 @@ export function buildMachine(config: MachineConfig): Machine {
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
     const specs = config.devices ?? defaultDevicesFor(config.boot);
-    const boot = loadGuest(config.boot, memory, config.cpus, specs);
+    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
+    const boot = loadGuest(withAssistHints(config.boot, machine.emulationAssist), memory, config.cpus, specs);
     machine.description = boot.description;
     // The RTC's CMOS reports the memory size, as a PC's does.
     machine.devices = specs.map((d) => machineDevice(d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d));
     machine.console = config.console ?? (() => {});
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;
-    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
 
     const cpuid = applyCpuTemplate(kvm.supportedCpuid(), config.cpuTemplate ?? 'host');
     for (let id = 0; id < config.cpus; id++) {
@@ -77,6 +78,12 @@ export function buildMachine(config: MachineConfig): Machine {
     void machine.destroy();
     throw e;
   }
+}
+
+/** A Linux kernel on a backend that needs the assist is told to keep off what the assist cannot do. */
+function withAssistHints(boot: BootSource, assist: boolean): BootSource {
+  if (!assist || boot.kind !== 'linux') return boot;
+  return { ...boot, cmdline: [boot.cmdline, ...ASSISTED_KERNEL_PARAMETERS].filter(Boolean).join(' ') };
 }
 
 function validate(config: MachineConfig): void {

@@ -9,14 +9,18 @@ import { GsiRoutes } from './gsi-routes.js';
 import type { FunctionInterrupts, MsiMessage } from './interrupts.js';
 import type { PciFunctionWiring } from './wiring.js';
 
+/** The VM calls made here. */
+export type InterruptVm = Pick<VmFd, 'setGsiRouting' | 'irqLine'>;
+
 export class KvmInterrupts implements FunctionInterrupts {
-  private readonly vm: VmFd;
   private readonly routes: GsiRoutes;
 
-  constructor(private readonly wiring: PciFunctionWiring) {
+  constructor(
+    private readonly wiring: PciFunctionWiring,
     // Borrowed: the machine closes the VM fd.
-    this.vm = new VmFd(wiring.vmFd, 0);
-    this.routes = new GsiRoutes(wiring.routes, this.vm);
+    private readonly vm: InterruptVm = new VmFd(wiring.vmFd, 0),
+  ) {
+    this.routes = new GsiRoutes(wiring.routes, vm);
   }
 
   routeVector(vector: number, message: MsiMessage): void {
