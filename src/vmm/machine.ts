@@ -40,6 +40,8 @@ export class Machine {
   private outcome?: VmStop;
   private readonly stopped: Promise<VmStop>;
   private settle!: (stop: VmStop) => void;
+  /** Settles once every vCPU thread has ended, after the first stop(). */
+  private threadsEnded?: Promise<void>;
 
   constructor(readonly kvm: Kvm) {
     this.stopped = new Promise((resolve) => (this.settle = resolve));
@@ -103,8 +105,10 @@ export class Machine {
     }
     if (this.current !== 'stopped' && this.current !== 'destroyed') {
       this.current = 'stopped';
-      await Promise.all(this.vcpus.map((v) => v.thread.stop()));
+      this.threadsEnded = Promise.all(this.vcpus.map((v) => v.thread.stop())).then(() => {});
     }
+    // Every caller waits, not only the first: destroy() must not close fds a worker still uses.
+    await this.threadsEnded;
   }
 
   exitStats(): ExitStats {

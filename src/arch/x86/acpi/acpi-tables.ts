@@ -4,6 +4,7 @@
  *
  *   RSDP -> XSDT -> FADT -> DSDT
  *                -> MADT
+ *                -> MCFG (with PCI)
  *
  * By default the RSDP is at 0xe0000, in the BIOS area that Linux scans,
  * and the tables follow it. The caller must keep that range out of the
@@ -11,11 +12,15 @@
  */
 import { ACPI_PM_BASE } from '../../../devices/legacy/acpi-pm.js';
 import { COM1_IRQ } from '../../../devices/legacy/serial-port.js';
+import { pciFunctionSlot } from '../../../devices/pci-functions.js';
+import { ECAM_BUS_SIZE } from '../../../devices/pci/ecam.js';
+import { intxGsi, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../../../devices/pci/layout.js';
 import { placement, type DeviceSpec } from '../../../devices/registry.js';
 import type { GuestMemory } from '../../../memory/guest-memory.js';
-import { dsdt, type IsaSerialPort } from './dsdt.js';
+import { dsdt, type DsdtPci, type IsaSerialPort } from './dsdt.js';
 import { fadt } from './fadt.js';
 import { madt } from './madt.js';
+import { mcfg } from './mcfg.js';
 import { RSDP_ALIGNMENT, rsdp, RSDP_SIZE } from './rsdp.js';
 import { xsdt } from './xsdt.js';
 
@@ -39,6 +44,8 @@ export interface AcpiDevices {
   pmBase?: number;
   /** I/O APIC input of the PIT's IRQ0 (default 0; any other is announced by an override, 2 as on a PC). */
   pitGsi?: number;
+  /** PCI segment 0: a root bridge in the DSDT and its ECAM window in the MCFG. */
+  pci?: DsdtPci;
 }
 
 export interface AcpiOptions {
@@ -68,11 +75,27 @@ export function acpiDevicesOf(specs: readonly DeviceSpec[]): AcpiDevices {
   const pm = specs.find((s) => s.kind === 'acpi-pm');
   if (pm === undefined) throw new Error('ACPI needs the acpi-pm device: the guest powers off and resets through it');
   const serials = specs.filter((s): s is Extract<DeviceSpec, { kind: 'serial' }> => s.kind === 'serial');
+  const pci = pciOf(specs);
   return {
     serialPorts: serials.map((s) => ({ base: placement(s).base, irq: s.irq ?? COM1_IRQ })),
     i8042: specs.some((s) => s.kind === 'i8042'),
     cmosRtc: specs.some((s) => s.kind === 'rtc'),
     pmBase: placement(pm).base,
+    ...(pci && { pci }),
+  };
+}
+
+const PCI_PINS = 4;
+
+/** Bus 0 as the builder laid it out: the ECAM device's window, and the slots behind it. */
+function pciOf(specs: readonly DeviceSpec[]): DsdtPci | undefined {
+  const ecam = specs.find((s): s is Extract<DeviceSpec, { kind: 'pci-ecam' }> => s.kind === 'pci-ecam');
+  if (ecam === undefined) return undefined;
+  const slots = ecam.functions.filter((f) => f.spec.kind !== 'pci-host-bridge').map((f) => pciFunctionSlot(f.spec));
+  return {
+    ecam: { base: ecam.base, size: ECAM_BUS_SIZE },
+    window: { base: PCI_MMIO_WINDOW_BASE, size: PCI_MMIO_WINDOW_END - PCI_MMIO_WINDOW_BASE },
+    routes: slots.flatMap((slot) => Array.from({ length: PCI_PINS }, (_, pin) => ({ slot, pin, gsi: intxGsi(slot, pin) }))),
   };
 }
 
@@ -98,11 +121,13 @@ export function writeAcpiTables(memory: GuestMemory, options: AcpiOptions): Acpi
 
   const i8042 = devices.i8042 ?? false;
   const cmosRtc = devices.cmosRtc ?? false;
-  const dsdtAddress = place(dsdt({ serialPorts: devices.serialPorts, i8042, cmosRtc, pmBase }));
+  const { pci } = devices;
+  const dsdtAddress = place(dsdt({ serialPorts: devices.serialPorts, i8042, cmosRtc, pmBase, pci }));
   const legacyDevices = devices.serialPorts.length > 0 || i8042;
   const listed = [
     place(fadt({ dsdtAddress, pmBase, legacyDevices, i8042, cmosRtc })),
     place(madt({ cpus: options.cpus, pitGsi: devices.pitGsi ?? DEFAULT_PIT_GSI })),
+    ...(pci ? [place(mcfg([{ base: pci.ecam.base, segment: 0, firstBus: 0, lastBus: pci.ecam.size / ECAM_BUS_SIZE - 1 }]))] : []),
   ];
   const xsdtAddress = place(xsdt(listed));
   const last = tables[tables.length - 1];

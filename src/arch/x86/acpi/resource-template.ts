@@ -10,6 +10,14 @@ const IRQ_TAG = 0x23; // small item 0x04, 3 bytes (with the information byte)
 const END_TAG = 0x79; // small item 0x0f, 1 byte
 const MEMORY32_FIXED_TAG = 0x86; // large item 0x06
 const MEMORY32_FIXED_LENGTH = 9;
+const DWORD_ADDRESS_SPACE_TAG = 0x87; // large item 0x07
+const DWORD_ADDRESS_SPACE_LENGTH = 23;
+const WORD_ADDRESS_SPACE_TAG = 0x88; // large item 0x08
+const WORD_ADDRESS_SPACE_LENGTH = 13;
+const RESOURCE_MEMORY = 0;
+const RESOURCE_BUS_NUMBER = 2;
+/** General flags of an address space a bridge passes on: MinFixed, MaxFixed, PosDecode, ResourceProducer. */
+const PRODUCER_FIXED = 0x0c;
 
 const IO_DECODE_16 = 0x01;
 const IRQ_EDGE = 0x01;
@@ -61,5 +69,44 @@ export function memory32Fixed(base: number, length: number, writable = true): Ui
   view.setUint8(3, writable ? MEMORY_WRITABLE : 0);
   view.setUint32(4, base, true);
   view.setUint32(8, length, true);
+  return bytes;
+}
+
+/** WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode, 0, first, last, 0, count): the buses behind a bridge. */
+export function wordBusNumber(first: number, last: number): Uint8Array {
+  if (first < 0 || last < first || last > 0xff) throw new Error(`bus numbers ${first}-${last} are not a range of 0-255`);
+  const bytes = new Uint8Array(3 + WORD_ADDRESS_SPACE_LENGTH);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, WORD_ADDRESS_SPACE_TAG);
+  view.setUint16(1, WORD_ADDRESS_SPACE_LENGTH, true);
+  view.setUint8(3, RESOURCE_BUS_NUMBER);
+  view.setUint8(4, PRODUCER_FIXED);
+  view.setUint8(5, 0);
+  // Granularity (6) and translation offset (12) stay 0.
+  view.setUint16(8, first, true);
+  view.setUint16(10, last, true);
+  view.setUint16(14, last - first + 1, true);
+  return bytes;
+}
+
+/**
+ * DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite, 0, base, base+length-1, 0, length):
+ * a window of physical memory a bridge passes on to the devices behind it.
+ */
+export function dwordMemoryWindow(base: number, length: number): Uint8Array {
+  if (base < 0 || length <= 0 || base + length > 2 ** 32) {
+    throw new Error(`memory 0x${base.toString(16)}+${length} does not fit a DWordMemory descriptor`);
+  }
+  const bytes = new Uint8Array(3 + DWORD_ADDRESS_SPACE_LENGTH);
+  const view = new DataView(bytes.buffer);
+  view.setUint8(0, DWORD_ADDRESS_SPACE_TAG);
+  view.setUint16(1, DWORD_ADDRESS_SPACE_LENGTH, true);
+  view.setUint8(3, RESOURCE_MEMORY);
+  view.setUint8(4, PRODUCER_FIXED);
+  view.setUint8(5, MEMORY_WRITABLE); // non-cacheable: device registers
+  // Granularity (6) and translation offset (18) stay 0.
+  view.setUint32(10, base, true);
+  view.setUint32(14, base + length - 1, true);
+  view.setUint32(22, length, true);
   return bytes;
 }

@@ -3,9 +3,11 @@
  *
  * The backend's instruction emulator runs all ring-0 code and passes the
  * host's CPUID through; the assist covers the system instructions it lacks
- * but not vector arithmetic. So the kernel is told not to use AVX (and with
- * it everything built on AVX: AVX2, AVX-512, FMA, VAES...), and uses its SSE
- * paths, which the backend's emulator runs. User space is unaffected: ring 3
- * runs natively and keeps every feature.
+ * but not vector arithmetic, and the emulator itself runs only plain SSE
+ * moves. So the kernel is told its CPU has neither AVX (and so none of AVX2,
+ * AVX-512, FMA, VAES...) nor SSSE3, and takes its scalar paths: seen on
+ * kvm_pvm, BLAKE2s in the random driver stopped on SSSE3 code (movd, pshufb)
+ * and again on its AVX variant. User space is unaffected: ring 3 runs
+ * natively and keeps every feature.
  */
-export const ASSISTED_KERNEL_PARAMETERS = ['clearcpuid=avx'];
+export const ASSISTED_KERNEL_PARAMETERS = ['clearcpuid=avx,ssse3'];
