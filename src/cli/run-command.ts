@@ -7,7 +7,6 @@ import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
-import { ensureDefaultGuest } from '../guest/default-guest.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
@@ -76,6 +75,8 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
     }
     return linuxSource(image, opts.initrd === undefined ? undefined : readUserFile('initrd', opts.initrd), opts.append, []);
   }
+  // Loaded only here: the guest builder pulls in the .deb and tar readers.
+  const { ensureDefaultGuest } = await import('../guest/default-guest.js');
   const progress = stderrProgress();
   const guest = await ensureDefaultGuest({ progress }).finally(() => progress.clear());
   return linuxSource(readUserFile('kernel', guest.kernel), readUserFile('initrd', guest.initrd), opts.append, command);

@@ -9,11 +9,16 @@
  * the trailer's ISIZE), so the size is known before decompressing.
  */
 import { gunzipSync } from 'node:zlib';
-import { lzma } from '@napi-rs/lzma';
-import { decompress as zstdDecompress } from 'fzstd';
+import { createRequire } from 'node:module';
 import { LinuxImageError } from './errors.js';
 import { decodeLz4Legacy } from './lz4-legacy.js';
 import { decodeXz } from './xz.js';
+
+// The decompressors of rarer formats load on first use: most kernels are gzip or LZ4,
+// and loading them all costs ~40 ms of start-up.
+const require = createRequire(import.meta.url);
+const lzma = (): typeof import('@napi-rs/lzma').lzma => require('@napi-rs/lzma').lzma;
+const zstdDecompress: typeof import('fzstd').decompress = (...args) => require('fzstd').decompress(...args);
 
 export type Compression = 'gzip' | 'xz' | 'lz4' | 'zstd' | 'lzma' | 'bzip2' | 'lzo';
 
@@ -88,7 +93,7 @@ function decode(compression: Exclude<Compression, 'bzip2' | 'lzo'>, stream: Uint
         // match the size the build appended is caught only by the ELF checks that follow.
         return zstdDecompress(stream, new Uint8Array(size));
       case 'lzma':
-        return lzma.decompressSync(stream);
+        return lzma().decompressSync(stream);
     }
   } catch (e) {
     throw new LinuxImageError(`the ${compression}-compressed kernel is corrupt: ${(e as Error).message}`);

@@ -9,9 +9,12 @@
  * uncompressed sizes), stream footer (12 bytes, pointing back at the index).
  */
 import { crc32 } from 'node:zlib';
-import { lzma2 } from '@napi-rs/lzma';
+import { createRequire } from 'node:module';
 import { undoX86Bcj } from './bcj-x86.js';
 import { LinuxImageError } from './errors.js';
+
+// Loaded on first use (see decompress.ts).
+const lzma2 = (): typeof import('@napi-rs/lzma').lzma2 => createRequire(import.meta.url)('@napi-rs/lzma').lzma2;
 
 const HEADER_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];
 const FOOTER_MAGIC = [0x59, 0x5a]; // "YZ"
@@ -155,7 +158,7 @@ function decodeFilters(compressed: Uint8Array, filters: Filter[]): Uint8Array {
   if (last?.id !== FILTER_LZMA2) throw corrupt('the last filter is not LZMA2');
   let data: Uint8Array;
   try {
-    data = lzma2.decompressSync(compressed);
+    data = lzma2().decompressSync(compressed);
   } catch (e) {
     throw corrupt(`LZMA2: ${(e as Error).message}`);
   }
