@@ -28,7 +28,7 @@ import { compareLinuxBoot } from './lib/boot-linux.js';
 import { medianPhases, parsePhases, phaseProbeContender, untilFirstExit, type PhaseTimes } from './lib/boot-phases.js';
 import { ensureQemu, qemuContender } from './lib/boot-qemu.js';
 import { bootBenchJson, bootBenchTable, type BootRow, type LinuxOutcome } from './lib/boot-report.js';
-import { timeSpawn, whyNot, type Contender } from './lib/boot-spawn.js';
+import { RunFailure, timeSpawn, whyNot, type Contender } from './lib/boot-spawn.js';
 import { BenchSetupError } from './lib/c-loop.js';
 import { hostInfo, type HostInfo } from './lib/host.js';
 import { median } from './lib/sample.js';
@@ -37,6 +37,8 @@ class UsageError extends Error {}
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HARDWARE_BACKENDS = ['kvm_intel', 'kvm_amd'];
+
+type Log = (line: string) => void;
 
 interface Options {
   json: boolean;
@@ -103,7 +105,7 @@ interface Measured {
   firstExitMs: number;
 }
 
-async function measure(entries: Entry[], runs: number, log: (line: string) => void): Promise<Measured> {
+async function measure(entries: Entry[], runs: number, log: Log): Promise<Measured> {
   const times = new Map<string, number[]>(entries.map((e) => [e.contender.key, []]));
   const phaseRuns: PhaseTimes[] = [];
   // Round 0 is the warm-up (page cache, KVM module state); each round runs every contender once.
@@ -123,17 +125,25 @@ async function measure(entries: Entry[], runs: number, log: (line: string) => vo
   return { rows, phases: medianPhases(phaseRuns), firstExitMs: median(phaseRuns.map(untilFirstExit)) };
 }
 
-async function linuxOutcome(options: Options, host: HostInfo, log: (line: string) => void): Promise<LinuxOutcome> {
+async function linuxOutcome(options: Options, host: HostInfo, progress: Log, log: Log): Promise<LinuxOutcome> {
   const hardware = HARDWARE_BACKENDS.some((b) => host.backend.includes(b));
   if (!hardware && !options.linux) {
-    return { skipped: `${host.backend} is a software KVM backend, where Linux takes minutes to boot; --linux runs it anyway` };
+    return { skipped: `${host.backend} is a software KVM backend: Linux takes minutes there, if it boots at all; --linux runs it anyway` };
   }
-  return { figures: await compareLinuxBoot(CLI, options.linuxRuns, options.linuxTimeoutMs, log) };
+  try {
+    return { figures: await compareLinuxBoot(CLI, options.linuxRuns, options.linuxTimeoutMs, progress) };
+  } catch (e) {
+    if (!(e instanceof RunFailure)) throw e;
+    // The figures measured so far still get printed; the status says the run failed.
+    process.exitCode = 1;
+    log(e.message);
+    return { failed: e.message.split('\n')[0] };
+  }
 }
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const log = (line: string) => process.stderr.write(`bench:boot: ${line}\n`);
+  const log: Log = (line) => process.stderr.write(`bench:boot: ${line}\n`);
   // Setup news always goes to stderr; progress only with the tables.
   const progress = options.json ? () => {} : log;
   const host = hostInfo();
@@ -150,7 +160,7 @@ async function main(): Promise<void> {
     entries.push({ contender: compileLauncher(dir, guest.elf), shown: 'launch first-exit.elf (gcc -O2)' });
 
     const measured = await measure(entries, options.runs, progress);
-    const linux = await linuxOutcome(options, host, progress);
+    const linux = await linuxOutcome(options, host, progress, log);
     const results = { runs: options.runs, host, qemuVersion, ...measured, microvmNote, linux };
     console.log(options.json ? bootBenchJson(results) : bootBenchTable(results));
   } finally {
@@ -159,7 +169,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: Error) => {
-  const known = e instanceof UsageError || e instanceof BenchSetupError || e instanceof AssemblerError;
+  const known = e instanceof UsageError || e instanceof BenchSetupError || e instanceof AssemblerError || e instanceof RunFailure;
   console.error(`bench:boot: ${known ? e.message : e.stack ?? e.message}`);
   process.exitCode = 1;
 });

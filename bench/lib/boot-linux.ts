@@ -7,6 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { READY_LINE } from '../../src/guest/init-script.js';
 import { qemuBaseArgs, QEMU } from './boot-qemu.js';
+import { RunFailure, type Contender } from './boot-spawn.js';
 import { median } from './sample.js';
 
 export interface LinuxFigures {
@@ -23,12 +24,9 @@ export interface LinuxFigures {
 const CMDLINE = 'console=ttyS0 panic=-1';
 const MEMORY = '512M';
 const KEPT_OUTPUT = 8 * 1024;
+const LAST_LINES = 20;
 
-interface Starter {
-  label: string;
-  command: string;
-  args: string[];
-}
+type Starter = Pick<Contender, 'label' | 'command' | 'args'>;
 
 export async function compareLinuxBoot(cli: string, runs: number, timeoutMs: number, log: (line: string) => void): Promise<LinuxFigures> {
   const { kernel, initrd } = defaultGuestFiles(cli);
@@ -57,7 +55,7 @@ function defaultGuestFiles(cli: string): { kernel: string; initrd: string } {
   const field = (name: string) => new RegExp(`^${name}:\\s+(.+)$`, 'm').exec(r.stdout ?? '')?.[1].trim();
   const kernel = field('kernel');
   const initrd = field('initrd');
-  if (r.status !== 0 || kernel === undefined || initrd === undefined) throw new Error(`'tsvmm guest fetch' failed (status ${r.status}): ${r.stdout ?? ''}`);
+  if (r.status !== 0 || kernel === undefined || initrd === undefined) throw new RunFailure(`'tsvmm guest fetch' failed (status ${r.status}): ${r.stdout ?? ''}`);
   return { kernel, initrd };
 }
 
@@ -82,13 +80,16 @@ function timeToReady(s: Starter, timeoutMs: number): Promise<number> {
         child.kill('SIGTERM');
       }
     });
-    child.on('error', (e) => reject(new Error(`${s.label}: could not start ${s.command}: ${e.message}`)));
+    child.on('error', (e) => reject(new RunFailure(`${s.label}: could not start ${s.command}: ${e.message}`)));
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (readyMs !== undefined) resolve(readyMs);
       else {
         const how = signal === 'SIGKILL' ? `did not print TSVMM-READY within ${timeoutMs / 1000} s` : `ended (${signal ?? `status ${code}`}) before TSVMM-READY`;
-        reject(new Error(`${s.label} ${how}; its last output:\n${output.trim().split('\n').slice(-10).join('\n')}`));
+        const lines = output.trim().split('\n');
+        // tsvmm says why it stopped on a line of its own.
+        const why = lines.find((l) => l.startsWith('tsvmm: '));
+        reject(new RunFailure(`${s.label} ${how}${why ? ` (${why})` : ''}; its last output:\n${lines.slice(-LAST_LINES).join('\n')}`));
       }
     });
   });

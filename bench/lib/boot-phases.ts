@@ -18,9 +18,9 @@ export const PHASE_MEANINGS: Record<keyof PhaseTimes, string> = {
   koffi_load: "import('koffi'): the FFI addon",
   library_modules: 'the rest of the library graph (vmm/builder and all it imports)',
   cli_modules: 'commander and the run command modules',
-  vm_build: 'buildMachine: KVM, VM, memory, devices, guest load, vCPU state',
-  vcpu_start: 'machine.start(): the vCPU worker thread boots and loads its modules',
-  first_exit: "from the worker's ready to the debug exit reaching the main thread",
+  vm_build: 'buildMachine: KVM, VM, memory, devices, guest load, vCPU state; spawns the vCPU worker',
+  vcpu_start: 'machine.start(): waits for the worker thread to boot and load its modules',
+  first_exit: 'from the worker resumed to the debug exit reaching the main thread',
   teardown: 'machine.destroy(): worker ends, fds closed, memory unmapped',
   process_exit: 'the rest of spawn to exit: exec before Node\'s clock starts, exit, spawn',
 };

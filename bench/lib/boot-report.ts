@@ -15,7 +15,7 @@ export interface BootRow {
   minMs: number;
 }
 
-export type LinuxOutcome = { figures: LinuxFigures } | { skipped: string };
+export type LinuxOutcome = { figures: LinuxFigures } | { skipped: string } | { failed: string };
 
 export interface BootResults {
   runs: number;
@@ -67,7 +67,7 @@ export function bootBenchJson(r: BootResults): string {
     qemu_version: r.qemuVersion,
     cpu: r.host.cpuModel,
     load_avg: Number(r.host.loadAverage.toFixed(2)),
-    linux_to_ready: 'figures' in r.linux ? roundAll(r.linux.figures) : { skipped: r.linux.skipped },
+    linux_to_ready: 'figures' in r.linux ? roundAll(r.linux.figures) : r.linux,
   });
 }
 
@@ -127,7 +127,7 @@ export function bootBenchTable(r: BootResults): string {
     ),
     '',
     'Linux, spawn to TSVMM-READY on the console:',
-    ...('figures' in r.linux ? linuxLines(r.linux.figures) : [`  skipped: ${r.linux.skipped}`]),
+    ...('figures' in r.linux ? linuxLines(r.linux.figures) : 'skipped' in r.linux ? [`  skipped: ${r.linux.skipped}`] : [`  failed: ${r.linux.failed}`]),
   ].join('\n');
 }
 

@@ -15,7 +15,6 @@ export interface Contender {
   status: number;
   /** Output that says the run failed even with the right status (tsvmm's own exit statuses overlap the guest's). */
   failureMark?: string;
-  env?: NodeJS.ProcessEnv;
 }
 
 export interface SpawnResult {
@@ -25,11 +24,14 @@ export interface SpawnResult {
 
 const KEPT_OUTPUT = 64 * 1024;
 
+/** A run that did not end as its guest should: the message says how, with the program's last output. */
+export class RunFailure extends Error {}
+
 /** Runs the contender once; rejects with its stderr when it did not end as its guest does. */
 export function timeSpawn(c: Contender): Promise<SpawnResult> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(c.command, c.args, { stdio: ['ignore', 'pipe', 'pipe'], env: c.env ?? process.env });
+    const child = spawn(c.command, c.args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let end = start;
     let stdout = '';
     let stderr = '';
@@ -37,12 +39,12 @@ export function timeSpawn(c: Contender): Promise<SpawnResult> {
     child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-KEPT_OUTPUT)));
     // 'exit' is the moment the process ended; 'close' waits for its pipes to drain as well.
     child.on('exit', () => (end = process.hrtime.bigint()));
-    child.on('error', (e) => reject(new Error(`${c.label}: could not start ${c.command}: ${e.message}`)));
+    child.on('error', (e) => reject(new RunFailure(`${c.label}: could not start ${c.command}: ${e.message}`)));
     child.on('close', (code, signal) => {
       const failed = code !== c.status || (c.failureMark !== undefined && stderr.includes(c.failureMark));
       if (failed) {
         const how = signal ? `was killed by ${signal}` : `exited with ${code}, not ${c.status}`;
-        reject(new Error(`${c.label} ${how}: ${[c.command, ...c.args].join(' ')}${stderr.trim() ? `\n${stderr.trim()}` : ''}`));
+        reject(new RunFailure(`${c.label} ${how}: ${[c.command, ...c.args].join(' ')}${stderr.trim() ? `\n${stderr.trim()}` : ''}`));
       } else {
         resolve({ ms: Number(end - start) / 1e6, stdout });
       }

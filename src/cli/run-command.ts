@@ -2,6 +2,7 @@
  * `tsvmm run`: the default Linux guest, a kernel of your own (Linux bzImage
  * or vmlinux, or a multiboot kernel), or a raw binary in a chosen CPU mode.
  */
+import { gunzipSync } from 'node:zlib';
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
 import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
@@ -79,7 +80,9 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
   const { ensureDefaultGuest } = await import('../guest/default-guest.js');
   const progress = stderrProgress();
   const guest = await ensureDefaultGuest({ progress }).finally(() => progress.clear());
-  return linuxSource(readUserFile('kernel', guest.kernel), readUserFile('initrd', guest.initrd), opts.append, command);
+  // The initramfs goes to the kernel uncompressed: gunzip is quick here and slow in a guest.
+  const initrd = gunzipSync(readUserFile('initrd', guest.initrd));
+  return linuxSource(readUserFile('kernel', guest.kernel), initrd, opts.append, command);
 }
 
 function linuxSource(kernel: Uint8Array, initrd: Uint8Array | undefined, append: string | undefined, command: string[]): BootSource {

@@ -26,6 +26,12 @@ export interface RunFlags {
   linux?: boolean;
 }
 
+// Measured on kvm_pvm: a SYSCALL from guest ring 3 lands on the kernel's entry point still in ring 3,
+// so the kernel's entry code faults and the first process dies on its first system call.
+const SOFTWARE_BACKEND_USER_SPACE =
+  'the host KVM backend is a software one, and on it a system call from guest user space does not switch the vCPU ' +
+  'to ring 0: the first process dies on its first system call. The kernel itself booted; user space needs hardware KVM.';
+
 type RunConfig = Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
 
 /** Returns the process exit status. */
@@ -93,7 +99,10 @@ function watchLinuxConsole(machine: Machine): () => number | undefined {
   const watch = new ConsoleWatch({
     commandExit: (status) => (commandStatus = status),
     panic: (reason) =>
-      void machine.stop({ kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}` }),
+      void machine.stop({
+        kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}`,
+        report: machine.emulationAssist && /kill init/.test(reason) ? SOFTWARE_BACKEND_USER_SPACE : undefined,
+      }),
   });
   const sink = machine.console;
   machine.console = (data) => {

@@ -59,6 +59,13 @@ function attachFile(machine: Machine, path: string): AttachedConsole {
 }
 
 function attachTerminal(machine: Machine, onQuit: () => void, { input, output, messages }: ConsoleStreams): AttachedConsole {
+  // Whoever reads our output went away (`tsvmm run | head`): stop writing and end the run, as QEMU does.
+  const onOutputError = (e: NodeJS.ErrnoException) => {
+    if (e.code !== 'EPIPE') throw e;
+    machine.console = discard;
+    onQuit();
+  };
+  output.on('error', onOutputError);
   machine.console = (data) => output.write(data);
   const serial = serialInputOf(machine, () => keys.resume());
   const escapes = new EscapeKeys({
@@ -76,6 +83,7 @@ function attachTerminal(machine: Machine, onQuit: () => void, { input, output, m
     detach() {
       keys.close();
       serial?.close();
+      output.off('error', onOutputError);
       machine.console = discard;
     },
   };

@@ -19,14 +19,19 @@ export interface RamRange {
   fileOffset: number;
 }
 
-/** Splits `size` bytes of RAM around the MMIO hole. */
+/** Largest RAM range: the VMM sees each range through one typed array, which must stay under 4 GiB. */
+export const MAX_RANGE_SIZE = 2 * GiB;
+
+/** Splits `size` bytes of RAM around the MMIO hole, RAM above it in ranges of at most 2 GiB. */
 export function planRam(size: number): RamRange[] {
   if (!Number.isSafeInteger(size) || size <= 0 || size % (4 * KiB) !== 0) {
     throw new Error(`memory size must be a positive multiple of 4 KiB, got ${size}`);
   }
   const low = Math.min(size, MMIO_HOLE_START);
   const ranges: RamRange[] = [{ gpa: 0, size: low, fileOffset: 0 }];
-  if (size > low) ranges.push({ gpa: MMIO_HOLE_END, size: size - low, fileOffset: low });
+  for (let done = low; done < size; done += MAX_RANGE_SIZE) {
+    ranges.push({ gpa: MMIO_HOLE_END + (done - low), size: Math.min(MAX_RANGE_SIZE, size - done), fileOffset: done });
+  }
   return ranges;
 }
 

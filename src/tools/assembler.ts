@@ -35,7 +35,8 @@ export function assemble(sourcePath: string, options: AssembleOptions): Uint8Arr
     tool('as', [elf32 ? '--32' : '--64', '-o', object, sourcePath]);
     tool('ld', [
       '-m', elf32 ? 'elf_i386' : 'elf_x86_64', '-nostdlib', `-Ttext=0x${options.address.toString(16)}`,
-      ...(elf32 ? [] : ['--oformat', 'binary']), '-o', output, object,
+      // -n: no page-aligned ELF headers in front of the code, so a kernel linked at 1 MiB loads at 1 MiB.
+      ...(elf32 ? ['-n'] : ['--oformat', 'binary']), '-o', output, object,
     ]);
     return readFileSync(output);
   } finally {

@@ -29,6 +29,8 @@ export interface VcpuWorkerData {
   cpuid: CpuidEntry[];
   /** Emulate instructions KVM's own emulator gives up on (software backends). */
   emulationAssist: boolean;
+  /** Int32Array[1]: the machine-wide order of console chunks (see ConsoleOrder). */
+  consoleCounter: SharedArrayBuffer;
   /** Int32Array[1]: one emulated instruction at a time per VM. */
   assistLock: SharedArrayBuffer;
 }
@@ -42,7 +44,7 @@ export const State = { STARTING: 0, RUNNING: 1, PAUSED: 2, STOPPED: 3 } as const
 
 export type WorkerMessage =
   | { type: 'ready'; thread: bigint }
-  | { type: 'console'; data: Uint8Array }
+  | { type: 'console'; data: Uint8Array; seq: number }
   | { type: 'stop'; stop: VmStop };
 
 /** Exit reasons are small numbers; stats keep a slot for each below this. */

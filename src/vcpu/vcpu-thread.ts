@@ -24,7 +24,7 @@ function installKickHandler(): void {
 }
 
 export interface VcpuThreadEvents {
-  console(data: Uint8Array): void;
+  console(data: Uint8Array, seq: number): void;
   stop(stop: VmStop): void;
 }
 
@@ -67,7 +67,7 @@ export class VcpuThread {
           this.thread = m.thread;
           resolve();
         } else if (m.type === 'console') {
-          events.console(m.data);
+          events.console(m.data, m.seq);
         } else {
           events.stop(m.stop);
         }

@@ -16,6 +16,7 @@ import { VcpuLoop } from './vcpu-loop.js';
 const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage) => parentPort!.postMessage(m);
 
+const consoleCounter = new Int32Array(data.consoleCounter);
 const vcpu = new VcpuFd(data.vcpuFd, data.mmapSize);
 // Borrowed from the main thread, which closes it.
 const vm = new VmFd(data.vmFd, data.mmapSize);
@@ -46,7 +47,7 @@ loop = new VcpuLoop({
   assist: data.emulationAssist ? { lock: new Int32Array(data.assistLock) } : undefined,
   flush() {
     if (pending.length === 0) return;
-    post({ type: 'console', data: Buffer.concat(pending) });
+    post({ type: 'console', data: Buffer.concat(pending), seq: Atomics.add(consoleCounter, 0, 1) });
     pending = [];
   },
 });

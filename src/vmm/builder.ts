@@ -6,7 +6,6 @@ import { applyCpuTemplate } from '../arch/x86/cpu-template.js';
 import { vcpuCpuid } from '../arch/x86/cpuid.js';
 import { withLegacyLints } from '../arch/x86/lapic.js';
 import { bootMsrs } from '../arch/x86/msrs.js';
-import { machineDevice } from '../devices/registry.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { Kvm } from '../kvm/system.js';
 import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
@@ -19,6 +18,7 @@ import { defaultDevicesFor, MAX_CPUS, type BootSource, type MachineConfig } from
 import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
 import { loadGuest } from './guest-loader.js';
 import { Machine } from './machine.js';
+import { setUpPci } from './pci-setup.js';
 
 // Intel VMX needs three pages for a real-mode TSS and one for an identity map, outside RAM.
 const KVM_TSS_ADDR = 0xfffbd000;
@@ -45,12 +45,13 @@ export function buildMachine(config: MachineConfig): Machine {
     const memory = (machine.memory = mapGuestMemory(machine.memfd, ram));
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
-    const specs = config.devices ?? defaultDevicesFor(config.boot);
-    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
-    const boot = loadGuest(withAssistHints(config.boot, machine.emulationAssist), memory, config.cpus, specs);
-    machine.description = boot.description;
     // The RTC's CMOS reports the memory size, as a PC's does.
-    machine.devices = specs.map((d) => machineDevice(d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d));
+    const specs = (config.devices ?? defaultDevicesFor(config.boot)).map((d) => (d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d));
+    const pci = (machine.pci = setUpPci(vm, specs));
+    machine.devices = pci.devices;
+    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
+    const boot = loadGuest(withAssistHints(config.boot, machine.emulationAssist), memory, config.cpus, machine.devices.map((d) => d.spec));
+    machine.description = boot.description;
     machine.console = config.console ?? (() => {});
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;

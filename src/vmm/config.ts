@@ -34,9 +34,12 @@ export interface MachineConfig {
 
 export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
 
-/** Linux also gets the ACPI power-management device, which its FADT points at for poweroff and reset. */
+/**
+ * Linux also gets the ACPI power-management device, which its FADT points at
+ * for poweroff and reset, and an entropy source on PCI.
+ */
 export function defaultDevicesFor(boot: BootSource): DeviceSpec[] {
-  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }] : defaultDevices;
+  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }] : defaultDevices;
 }
 
 export const MAX_CPUS = 255;

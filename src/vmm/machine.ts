@@ -10,8 +10,10 @@ import type { VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
 import type { MappedGuestMemory } from '../memory/mapping.js';
 import { collectExitStats, type ExitStats } from '../vcpu/exit-stats.js';
+import { ConsoleOrder } from '../vcpu/console-order.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { describeMemoryMap, type MemoryMapEntry } from './memory-map.js';
+import type { PciDevices } from './pci-setup.js';
 import { ExitStatus, type VmStop } from './stop.js';
 
 export interface Vcpu {
@@ -28,9 +30,14 @@ export class Machine {
   memory?: MappedGuestMemory;
   readonly vcpus: Vcpu[] = [];
   devices: MachineDevice[] = [];
+  /** The PCI devices' eventfds and I/O threads. */
+  pci?: PciDevices;
+  /** Hears a device that stops working (a virtio device whose driver broke a queue). */
+  deviceLog: (message: string) => void = (message) => process.stderr.write(`tsvmm: ${message}\n`);
   /** What the machine boots, in a few words. */
   description = '';
   console: (data: Uint8Array) => void = () => {};
+  private readonly consoleOrder = new ConsoleOrder((data) => this.console(data));
   timeExits = false;
   traceFd = -1;
   /** Emulate what KVM's own instruction emulator cannot (software backends only). */
@@ -61,8 +68,9 @@ export class Machine {
           id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
           devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
           cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
+          consoleCounter: this.consoleOrder.counter,
         },
-        { console: (d) => this.console(d), stop: (s) => void this.stop(s) },
+        { console: (d, seq) => this.consoleOrder.receive(seq, d), stop: (s) => void this.stop(s) },
       );
     }
   }
@@ -71,6 +79,8 @@ export class Machine {
   async start(): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
+    const { memfd, memory } = this;
+    if (memfd !== undefined && memory !== undefined) await this.pci?.start(memfd, memory.ram, (m) => this.deviceLog(m));
     await Promise.all(this.vcpus.map((v) => v.thread.start()));
   }
 
@@ -105,7 +115,10 @@ export class Machine {
     }
     if (this.current !== 'stopped' && this.current !== 'destroyed') {
       this.current = 'stopped';
-      this.threadsEnded = Promise.all(this.vcpus.map((v) => v.thread.stop())).then(() => {});
+      this.threadsEnded = Promise.all(this.vcpus.map((v) => v.thread.stop())).then(() => {
+        this.consoleOrder.drain();
+        return this.pci?.stop();
+      });
     }
     // Every caller waits, not only the first: destroy() must not close fds a worker still uses.
     await this.threadsEnded;
@@ -130,6 +143,7 @@ export class Machine {
     if (this.memfd !== undefined) close(this.memfd);
     this.memfd = undefined;
     this.vm?.close();
+    this.pci?.close();
     this.kvm.close();
     this.current = 'destroyed';
   }

@@ -1,10 +1,11 @@
 # A multiboot kernel written as for QEMU rather than for tsvmm: it loads its
 # own GDT, drives COM1 as a 16550 UART (interrupts off, 38400 baud through
-# the divisor latch, 8N1 in the line control register, FIFOs on, DTR/RTS/OUT2),
+# the divisor latch, 8N1 in the line control register, FIFOs on), checks the
+# chip with a loopback self-test as the common hobby-OS serial driver does,
 # reads the settings back, and waits for the transmit holding register to be
 # empty (line status bit 5) before each byte. It prints its command line and
 # exits through the debug-exit port with 0x20 (process status 65), or 0x21
-# (status 67) when the UART did not keep its settings.
+# (status 67) when the UART failed its self-test or lost its settings.
     .code32
     .set MAGIC, 0x1badb002
     .set FLAGS, (1 << 0) | (1 << 1)
@@ -27,6 +28,9 @@
     .set LCR_8N1, 0x03
     .set FCR_ENABLE_CLEAR_14, 0xc7      # FIFOs on, both cleared, 14-byte trigger
     .set MCR_DTR_RTS_OUT2, 0x0b
+    .set MCR_LOOPBACK_TEST, 0x1e        # loopback, OUT1, OUT2, RTS
+    .set MCR_NORMAL, 0x0f               # DTR, RTS, OUT1, OUT2
+    .set LOOPBACK_BYTE, 0xae
     .set LSR_THR_EMPTY, 0x20
     .set DIVISOR_38400, 3
 
@@ -52,6 +56,8 @@ _start:
     mov %ax, %ss
 
     call uart_init
+    call uart_loopback_test
+    jne uart_broken
     call uart_check
     jne uart_broken
 
@@ -99,6 +105,22 @@ uart_init:
     out %al, %dx
     ret
 
+# Sets ZF when a byte sent in loopback mode comes back; leaves the modem lines up.
+uart_loopback_test:
+    mov $MCR, %dx
+    mov $MCR_LOOPBACK_TEST, %al
+    out %al, %dx
+    mov $DATA, %dx
+    mov $LOOPBACK_BYTE, %al
+    out %al, %dx
+    in %dx, %al
+    mov %al, %ah
+    mov $MCR, %dx
+    mov $MCR_NORMAL, %al
+    out %al, %dx
+    cmp $LOOPBACK_BYTE, %ah
+    ret
+
 # Sets ZF when the UART reads back the divisor, line and modem control settings.
 uart_check:
     mov $LCR, %dx
@@ -120,7 +142,7 @@ uart_check:
     jne 1f
     mov $MCR, %dx
     in %dx, %al
-    cmp $MCR_DTR_RTS_OUT2, %al
+    cmp $MCR_NORMAL, %al
 1:  ret
 
 # Prints the NUL-terminated string at ESI.

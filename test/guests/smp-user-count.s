@@ -1,9 +1,9 @@
-# SMP, 64-bit long mode, meant for CPL3 (--user), where this host runs guest
-# code natively but port I/O faults, so this guest reports through memory.
-# Every vCPU of a raw image starts here. Each reads its APIC id from the local
-# APIC ID register (MMIO 0xfee00020, bits 31:24) and from CPUID leaf 1 (EBX
-# bits 31:24), records them in its entry of the report table, then counts up
-# forever. The host reads the table and stops the VM.
+# SMP, 64-bit long mode, meant for CPL3 (--user), where a software KVM
+# backend runs guest code natively. Every vCPU of a raw image starts here.
+# Each reads its APIC id from the local APIC ID register (MMIO 0xfee00020,
+# bits 31:24) and from CPUID leaf 1 (EBX bits 31:24), records them in its
+# entry of the report table, then counts up forever without a VM exit. The
+# host reads the table and the counters from guest memory and stops the VM.
 #
 # Report table at 0x200000, 32 bytes per vCPU, indexed by local APIC id:
 #   +0 u32 ready (1 once the ids are written)  +4 u32 local APIC id

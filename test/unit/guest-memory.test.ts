@@ -125,9 +125,12 @@ test('planRam: above 3 GiB, the rest of RAM moves above the hole', () => {
     { gpa: 0, size: 3 * GiB, fileOffset: 0 },
     { gpa: 4 * GiB, size: 4 * KiB, fileOffset: 3 * GiB },
   ]);
+  // Above the hole, RAM comes in ranges of at most 2 GiB (a typed array must stay under 4 GiB).
   assert.deepEqual(planRam(8 * GiB), [
     { gpa: 0, size: 3 * GiB, fileOffset: 0 },
-    { gpa: 4 * GiB, size: 5 * GiB, fileOffset: 3 * GiB },
+    { gpa: 4 * GiB, size: 2 * GiB, fileOffset: 3 * GiB },
+    { gpa: 6 * GiB, size: 2 * GiB, fileOffset: 5 * GiB },
+    { gpa: 8 * GiB, size: 1 * GiB, fileOffset: 7 * GiB },
   ]);
 });
 

@@ -193,7 +193,7 @@ function decodeField(reg: number, raw: number, b: number): number {
 
 /** The memory-size bytes, as QEMU fills them for SeaBIOS, and the checksum over 0x10-0x2d. */
 function writeMemorySizes(cmos: Uint8Array, ramBytes: number): void {
-  const [low, high] = planRam(ramBytes);
+  const [low, ...high] = planRam(ramBytes);
   const put16 = (at: number, n: number) => {
     cmos[at] = n & 0xff;
     cmos[at + 1] = (n >> 8) & 0xff;
@@ -203,7 +203,7 @@ function writeMemorySizes(cmos: Uint8Array, ramBytes: number): void {
   put16(Reg.EXTENDED_MEMORY, extendedKiB);
   put16(Reg.EXTENDED_MEMORY_2, extendedKiB);
   put16(Reg.MEMORY_ABOVE_16M, Math.min(Math.max(low.size - 16 * MiB, 0) / (64 * KiB), 0xffff));
-  const above4G = (high?.size ?? 0) / (64 * KiB);
+  const above4G = high.reduce((n, r) => n + r.size, 0) / (64 * KiB);
   cmos[Reg.MEMORY_ABOVE_4G] = above4G & 0xff;
   cmos[Reg.MEMORY_ABOVE_4G + 1] = (above4G >> 8) & 0xff;
   cmos[Reg.MEMORY_ABOVE_4G + 2] = (above4G >> 16) & 0xff;

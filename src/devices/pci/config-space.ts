@@ -6,7 +6,6 @@
  */
 
 export const PCI_CONFIG_SIZE = 256;
-export const PCIE_CONFIG_SIZE = 4096;
 
 export const Reg = {
   VENDOR_ID: 0x00,

@@ -123,7 +123,7 @@ export class Msix {
     else this.pending[vector >> 3] |= 1 << (vector & 7);
   }
 
-  isPending(vector: number): boolean {
+  private isPending(vector: number): boolean {
     return (this.pending[vector >> 3] & (1 << (vector & 7))) !== 0;
   }
 

@@ -69,7 +69,11 @@ export class VirtioBackend {
         ready = new SplitQueue(
           this.memory,
           { size: r.size, desc: Number(r.desc), driver: Number(r.driver), device: Number(r.device) },
-          { eventIdx: (features & Feature.EVENT_IDX) !== 0n, indirect: (features & Feature.INDIRECT_DESC) !== 0n },
+          {
+            maxSize: this.device.info.queueSizes[queue],
+            eventIdx: (features & Feature.EVENT_IDX) !== 0n,
+            indirect: (features & Feature.INDIRECT_DESC) !== 0n,
+          },
         );
       } catch (e) {
         this.fail(queue, (e as Error).message);

@@ -20,10 +20,11 @@
  */
 import type { BusDevice } from '../bus.js';
 import type { DeviceState } from '../device-state.js';
-import { CapabilityId, Command, INTA, Reg } from '../pci/config-space.js';
+import { Command, INTA, Reg } from '../pci/config-space.js';
 import type { FunctionInterrupts } from '../pci/interrupts.js';
 import { Msix, msixCapability, msixStateSize } from '../pci/msix.js';
-import { PCI_DEVICE_STATE_SIZE, PciDevice, type PciCapability } from '../pci/pci-device.js';
+import { PCI_DEVICE_STATE_SIZE, PciDevice } from '../pci/pci-device.js';
+import { CapField, CfgType, pciCfgCapability, u32Bytes, virtioCapability } from './capabilities.js';
 import { COMMON_CONFIG_SIZE, CommonConfig } from './common-config.js';
 import type { VirtioDeviceInfo } from './device.js';
 import { DeviceStatus } from './device-status.js';
@@ -46,15 +47,13 @@ export const Bar0 = {
 /** Each queue's notify address is NOTIFY + queue_notify_off (the queue index) * this. */
 export const NOTIFY_OFF_MULTIPLIER = 4;
 
-/** virtio_pci_cap.cfg_type */
-export const CfgType = { COMMON: 1, NOTIFY: 2, ISR: 3, DEVICE: 4, PCI: 5 } as const;
+/** Where in the capability list (below) MSI-X and PCI_CFG are. */
+const MSIX_CAPABILITY = 0;
+const PCI_CFG_CAPABILITY = 4;
 
 /** ISR bits. */
 const ISR_QUEUE = 1;
 const ISR_CONFIG = 2;
-
-/** Offsets in a virtio_pci_cap after its ID and next pointer. */
-const CapField = { BAR: 2, OFFSET: 6, LENGTH: 10, EXTRA: 14 } as const;
 
 export interface VirtioPciOptions {
   /** Where the VMM put BAR0. */
@@ -66,39 +65,13 @@ export interface VirtioPciOptions {
   kick(queue: number): void;
 }
 
-/** A virtio_pci_cap: which structure, where in which BAR; `extra` follows it. */
-function virtioCapability(cfgType: number, offset: number, length: number, extra: Uint8Array = new Uint8Array(0)): PciCapability {
-  const body = new Uint8Array(CapField.EXTRA + extra.length);
-  const v = new DataView(body.buffer);
-  v.setUint8(0, 2 + body.length); // cap_len counts the ID and next pointer
-  v.setUint8(1, cfgType);
-  v.setUint8(CapField.BAR, 0);
-  v.setUint32(CapField.OFFSET, offset, true);
-  v.setUint32(CapField.LENGTH, length, true);
-  body.set(extra, CapField.EXTRA);
-  return { id: CapabilityId.VENDOR_SPECIFIC, body };
-}
-
-function u32(n: number): Uint8Array {
-  return new Uint8Array(new Uint32Array([n]).buffer);
-}
-
-/** PCI_CFG: bar, offset and length say where pci_cfg_data reaches; all four are the driver's to write. */
-function pciCfgCapability(): PciCapability {
-  const cap = virtioCapability(CfgType.PCI, 0, 0, new Uint8Array(4));
-  const writable = new Uint8Array(cap.body.length);
-  writable[CapField.BAR] = 0xff;
-  writable.fill(0xff, CapField.OFFSET, cap.body.length);
-  return { ...cap, writable };
-}
-
 export class VirtioPciDevice extends PciDevice {
   readonly transport: TransportState;
   readonly vectors: number;
   readonly offeredFeatures: bigint;
   private readonly msix: Msix;
   private readonly common: CommonConfig;
-  /** Config-space offset of pci_cfg_data, and of the capability holding it. */
+  /** Config-space offset of the PCI_CFG capability. */
   private readonly pciCfg: number;
 
   /** Shared state: PCI config space, transport registers, MSI-X table and pending bits. */
@@ -121,7 +94,7 @@ export class VirtioPciDevice extends PciDevice {
       capabilities: [
         msixCapability({ vectors, bar: 0, tableOffset: Bar0.MSIX_TABLE, pbaOffset: Bar0.MSIX_PBA }),
         virtioCapability(CfgType.COMMON, Bar0.COMMON, COMMON_CONFIG_SIZE),
-        virtioCapability(CfgType.NOTIFY, Bar0.NOTIFY, NOTIFY_OFF_MULTIPLIER * queues, u32(NOTIFY_OFF_MULTIPLIER)),
+        virtioCapability(CfgType.NOTIFY, Bar0.NOTIFY, NOTIFY_OFF_MULTIPLIER * queues, u32Bytes(NOTIFY_OFF_MULTIPLIER)),
         virtioCapability(CfgType.ISR, Bar0.ISR, Bar0.ISR_SIZE),
         pciCfgCapability(),
       ],
@@ -133,9 +106,9 @@ export class VirtioPciDevice extends PciDevice {
     const base = state.bytes.byteOffset + PCI_DEVICE_STATE_SIZE;
     const transportSize = align8(transportStateSize(queues));
     this.transport = new TransportState(new DataView(state.buffer, base, transportSize), info.queueSizes);
-    this.msix = new Msix(this.config, this.capabilityOffsets[0], new Uint8Array(state.buffer, base + transportSize, msixStateSize(vectors)), vectors, options.interrupts);
+    this.msix = new Msix(this.config, this.capabilityOffsets[MSIX_CAPABILITY], new Uint8Array(state.buffer, base + transportSize, msixStateSize(vectors)), vectors, options.interrupts);
     this.common = new CommonConfig(this);
-    this.pciCfg = this.capabilityOffsets[4];
+    this.pciCfg = this.capabilityOffsets[PCI_CFG_CAPABILITY];
     this.powerOn();
   }
 
@@ -202,7 +175,7 @@ export class VirtioPciDevice extends PciDevice {
       this.updateIntx();
     } else if (offset === this.pciCfgData) {
       const window = this.pciCfgWindow();
-      if (window) this.barWrite(window.offset, u32(now).subarray(0, window.length));
+      if (window) this.barWrite(window.offset, u32Bytes(now).subarray(0, window.length));
     }
   }
 

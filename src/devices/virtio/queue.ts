@@ -39,6 +39,8 @@ export interface QueueConfig {
 }
 
 export interface QueueOptions {
+  /** The device's largest size for this queue (default the split ring's limit, 32768). */
+  maxSize?: number;
   /** VIRTIO_F_RING_EVENT_IDX was negotiated: used_event/avail_event suppress notifications. */
   eventIdx: boolean;
   /** VIRTIO_F_INDIRECT_DESC was negotiated. */
@@ -83,8 +85,9 @@ export class SplitQueue {
     private readonly options: QueueOptions,
   ) {
     const { size, desc, driver, device } = config;
-    if (!Number.isInteger(size) || size < 1 || size > MAX_QUEUE_SIZE || (size & (size - 1)) !== 0) {
-      throw new QueueError(`queue size ${size} is not a power of two up to ${MAX_QUEUE_SIZE}`);
+    const maxSize = options.maxSize ?? MAX_QUEUE_SIZE;
+    if (!Number.isInteger(size) || size < 1 || size > maxSize || (size & (size - 1)) !== 0) {
+      throw new QueueError(`queue size ${size} is not a power of two up to ${maxSize}`);
     }
     this.size = size;
     checkArea(memory, 'descriptor table', desc, DESCRIPTOR_SIZE * size, 16);

@@ -10,4 +10,9 @@
  * and again on its AVX variant. User space is unaffected: ring 3 runs
  * natively and keeps every feature.
  */
-export const ASSISTED_KERNEL_PARAMETERS = ['clearcpuid=avx,ssse3'];
+export const ASSISTED_KERNEL_PARAMETERS = [
+  'clearcpuid=avx,ssse3',
+  // Emulated ring-0 code is slow: the crypto self-tests alone took minutes of boot here,
+  // and the X.509 certificate load timed out waiting for them.
+  'cryptomgr.notests',
+];

@@ -1,0 +1,121 @@
+/**
+ * Puts the machine's PCI devices on bus 0 at build time, as Firecracker and
+ * Cloud Hypervisor do: the host bridge in slot 0, each device in the next
+ * slot with its BAR at a fixed address in the PCI memory window, an MSI-X
+ * vector per queue plus one for configuration changes (each an eventfd
+ * bound to its own GSI with KVM_IRQFD), and an eventfd per queue that KVM
+ * signals when the guest writes the queue's notify address (KVM_IOEVENTFD).
+ * Then it adds the config mechanisms (ports 0xCF8-0xCFF and ECAM) over the
+ * bus, and owns the eventfds and the devices' I/O threads.
+ */
+import { hex } from '../devices/bus.js';
+import { DeviceState } from '../devices/device-state.js';
+import { pciFunctionStateSize, type PciFunctionEntry, type PlacedVirtioSpec } from '../devices/pci-functions.js';
+import { FIRST_MSI_GSI, GsiRoutes, MAX_MSI_ROUTES } from '../devices/pci/gsi-routes.js';
+import { HOST_BRIDGE_SLOT, intxGsi, PCI_ECAM_BASE, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../devices/pci/layout.js';
+import { SLOTS } from '../devices/pci/pci-bus.js';
+import type { PciFunctionWiring } from '../devices/pci/wiring.js';
+import { machineDevice, type DeviceSpec, type MachineDevice } from '../devices/registry.js';
+import { VirtioIoThread } from '../devices/virtio/io-thread.js';
+import { Bar0, NOTIFY_OFF_MULTIPLIER } from '../devices/virtio/pci-transport.js';
+import { isVirtioKind, virtioDevices } from '../devices/virtio/virtio-devices.js';
+import { close, eventfd } from '../kvm/libc.js';
+import type { VmFd } from '../kvm/vm.js';
+import type { RamRange } from '../memory/layout.js';
+
+/** The guest notifies with a 16-bit write of the queue index (Linux: iowrite16). */
+const NOTIFY_WRITE_SIZE = 2;
+
+export class PciDevices {
+  private readonly threads: VirtioIoThread[] = [];
+
+  constructor(
+    /** Every device of the machine, the PCI ones wired and the config mechanisms added. */
+    readonly devices: MachineDevice[],
+    private readonly virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[],
+    private readonly fds: number[],
+  ) {}
+
+  /** Starts an I/O thread per virtio device. */
+  async start(memfd: number, ram: RamRange[], report: (message: string) => void): Promise<void> {
+    for (const { spec, state } of this.virtio) {
+      const stopFd = eventfd();
+      this.fds.push(stopFd);
+      const thread = new VirtioIoThread({ spec, state, memfd, ram, stopFd });
+      this.threads.push(thread);
+      await thread.start(report);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.stop()));
+    this.threads.length = 0;
+  }
+
+  /** Closes the eventfds; after the VM fd, which holds KVM's side of them. */
+  close(): void {
+    for (const fd of this.fds.splice(0)) close(fd);
+  }
+}
+
+/** What wiring asks of the VM. */
+export type PciVm = Pick<VmFd, 'fd' | 'irqfd' | 'ioeventfd'>;
+
+/** Places and wires the PCI devices among `specs`; the others just get their state. */
+export function setUpPci(vm: PciVm, specs: readonly DeviceSpec[]): PciDevices {
+  const fds: number[] = [];
+  try {
+    return wire(vm, specs, fds);
+  } catch (e) {
+    for (const fd of fds) close(fd);
+    throw e;
+  }
+}
+
+function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevices {
+  const routes = GsiRoutes.allocate();
+  const devices: MachineDevice[] = [];
+  const virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[] = [];
+  let slot = HOST_BRIDGE_SLOT + 1;
+  let nextBar = PCI_MMIO_WINDOW_BASE;
+  let nextGsi = FIRST_MSI_GSI;
+  const newEventfd = () => {
+    const fd = eventfd();
+    fds.push(fd);
+    return fd;
+  };
+
+  for (const spec of specs) {
+    if (spec.kind === 'pci-config-ports' || spec.kind === 'pci-ecam') throw new Error(`${spec.kind} is added by the builder, not listed`);
+    if (!isVirtioKind(spec.kind)) {
+      devices.push(machineDevice(spec));
+      continue;
+    }
+    if (slot >= SLOTS) throw new Error(`more PCI devices than bus 0 has slots (${SLOTS - 1})`);
+    const bar0 = Math.ceil(nextBar / Bar0.SIZE) * Bar0.SIZE;
+    if (bar0 + Bar0.SIZE > PCI_MMIO_WINDOW_END) throw new Error(`the PCI memory window ${hex(PCI_MMIO_WINDOW_BASE)}-${hex(PCI_MMIO_WINDOW_END - 1)} is full`);
+    const queues = virtioDevices[spec.kind].info.queueSizes.length;
+    if (nextGsi + queues + 1 > FIRST_MSI_GSI + MAX_MSI_ROUTES) throw new Error(`more MSI-X vectors than the ${MAX_MSI_ROUTES} GSIs kept for them`);
+    const pci: PciFunctionWiring = {
+      slot, bar0, intxGsi: intxGsi(slot, 0),
+      vectors: Array.from({ length: queues + 1 }, () => ({ gsi: nextGsi++, eventfd: newEventfd() })),
+      queueEventfds: Array.from({ length: queues }, newEventfd),
+      vmFd: vm.fd, routes,
+    };
+    for (const v of pci.vectors) vm.irqfd(v.eventfd, v.gsi);
+    pci.queueEventfds.forEach((fd, q) => vm.ioeventfd({ fd, addr: bar0 + Bar0.NOTIFY + NOTIFY_OFF_MULTIPLIER * q, len: NOTIFY_WRITE_SIZE }));
+    const placed = { kind: spec.kind, pci };
+    const device = machineDevice(placed);
+    devices.push(device);
+    virtio.push({ spec: placed, state: device.state });
+    slot++;
+    nextBar = bar0 + Bar0.SIZE;
+  }
+
+  if (virtio.length > 0) {
+    const hostBridge = { kind: 'pci-host-bridge' as const };
+    const functions: PciFunctionEntry[] = [{ spec: hostBridge, state: DeviceState.allocate(pciFunctionStateSize(hostBridge)) }, ...virtio];
+    devices.push(machineDevice({ kind: 'pci-config-ports', functions }), machineDevice({ kind: 'pci-ecam', base: PCI_ECAM_BASE, functions }));
+  }
+  return new PciDevices(devices, virtio, fds);
+}

@@ -1,0 +1,135 @@
+# 64-bit long mode, ring 0: scans slots 0-3 of PCI bus 0, reading each
+# function's vendor and device IDs through configuration mechanism #1
+# (ports 0xCF8/0xCFC) and through ECAM at 0xe0000000, then sizes BAR0 of
+# slot 1 (write all-ones, read the mask, put the address back). Prints
+# "slotN cf8=<dword> ecam=<dword>" per slot, then slot 1's class dword,
+# BAR0 and its size mask; exits with 0.
+    .code64
+    .set ECAM, 0xe0000000
+    .set CONFIG_ADDRESS, 0xcf8
+    .set CONFIG_DATA, 0xcfc
+    .globl _start
+_start:
+    xor %ebx, %ebx                 # slot
+scan:
+    lea slot(%rip), %rsi
+    call puts
+    mov %ebx, %eax
+    add $'0', %al
+    mov $0x3f8, %dx
+    out %al, %dx
+
+    mov %ebx, %edi
+    xor %esi, %esi
+    call config_read
+    lea cf8(%rip), %rsi
+    call show
+
+    mov %rbx, %rdi
+    shl $15, %rdi
+    mov $ECAM, %rax
+    mov (%rax,%rdi), %eax
+    lea ecam(%rip), %rsi
+    call show
+    call newline
+    inc %ebx
+    cmp $4, %ebx
+    jb scan
+
+    mov $1, %edi
+    mov $0x08, %esi
+    call config_read
+    lea class(%rip), %rsi
+    call show
+    call newline
+
+    mov $1, %edi
+    mov $0x10, %esi
+    call config_read
+    mov %eax, %r12d                # BAR0 as assigned
+    lea bar0(%rip), %rsi
+    call show
+    call newline
+
+    mov $1, %edi
+    mov $0x10, %esi
+    mov $0xffffffff, %edx
+    call config_write
+    mov $1, %edi
+    mov $0x10, %esi
+    call config_read
+    lea mask(%rip), %rsi
+    call show
+    call newline
+    mov $1, %edi
+    mov $0x10, %esi
+    mov %r12d, %edx
+    call config_write
+
+    mov $0, %al
+    out %al, $0xf4
+    hlt
+
+# The config dword at register %esi of slot %edi, bus 0, function 0, in %eax.
+config_read:
+    call config_address
+    mov $CONFIG_DATA, %dx
+    in %dx, %eax
+    ret
+
+# Writes %edx to the config dword at register %esi of slot %edi.
+config_write:
+    push %rdx
+    call config_address
+    pop %rax
+    mov $CONFIG_DATA, %dx
+    out %eax, %dx
+    ret
+
+config_address:
+    mov %edi, %eax
+    shl $11, %eax
+    or %esi, %eax
+    or $0x80000000, %eax
+    mov $CONFIG_ADDRESS, %dx
+    out %eax, %dx
+    ret
+
+# Prints the NUL-terminated string at %rsi.
+puts:
+    mov $0x3f8, %dx
+1:  lodsb
+    test %al, %al
+    jz 2f
+    out %al, %dx
+    jmp 1b
+2:  ret
+
+newline:
+    mov $'\n', %al
+    mov $0x3f8, %dx
+    out %al, %dx
+    ret
+
+# Prints the label at %rsi, then %eax as 8 hex digits.
+show:
+    mov %eax, %edi
+    call puts
+    mov $8, %ecx
+3:  rol $4, %edi
+    mov %edi, %eax
+    and $0xf, %al
+    add $'0', %al
+    cmp $'9', %al
+    jbe 4f
+    add $('a' - '9' - 1), %al
+4:  out %al, %dx
+    loop 3b
+    ret
+
+slot: .asciz "slot"
+cf8: .asciz " cf8="
+ecam: .asciz " ecam="
+class: .asciz "class="
+bar0: .asciz "bar0="
+mask: .asciz "mask="

@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { DeviceSpec } from '../../src/devices/registry.js';
+import { placement } from '../../src/devices/registry.js';
+import type { IoEventFd } from '../../src/kvm/vm.js';
+import { setUpPci, type PciVm } from '../../src/vmm/pci-setup.js';
+
+/** A VM that records the eventfds it was asked to wire. */
+class FakeVm implements PciVm {
+  readonly fd = 42;
+  readonly irqfds: [number, number][] = [];
+  readonly ioeventfds: IoEventFd[] = [];
+  irqfd(fd: number, gsi: number): void {
+    this.irqfds.push([fd, gsi]);
+  }
+  ioeventfd(e: IoEventFd): void {
+    this.ioeventfds.push(e);
+  }
+}
+
+test('each virtio device gets the next slot, a BAR in the window, a GSI per vector bound to an eventfd, and an ioeventfd per queue', (t) => {
+  const vm = new FakeVm();
+  const specs: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'virtio-rng' }, { kind: 'debug-exit' }, { kind: 'virtio-rng' }];
+  const pci = setUpPci(vm, specs);
+  t.after(() => pci.close());
+  const kinds = pci.devices.map((d) => d.spec.kind);
+  assert.deepEqual(kinds, ['serial', 'virtio-rng', 'debug-exit', 'virtio-rng', 'pci-config-ports', 'pci-ecam']);
+
+  const [first, second] = pci.devices.filter((d) => d.spec.kind === 'virtio-rng').map((d) => (d.spec as Extract<DeviceSpec, { kind: 'virtio-rng' }>).pci!);
+  assert.deepEqual([first.slot, first.bar0, first.intxGsi], [1, 0xc100_0000, 17]);
+  assert.deepEqual([second.slot, second.bar0, second.intxGsi], [2, 0xc100_4000, 18]);
+  assert.deepEqual(first.vectors.map((v) => v.gsi), [24, 25], 'configuration vector, queue vector');
+  assert.deepEqual(second.vectors.map((v) => v.gsi), [26, 27]);
+  assert.equal(first.vmFd, 42);
+  assert.equal(first.routes, second.routes, 'one routing table per machine');
+
+  assert.deepEqual(vm.irqfds, [...first.vectors, ...second.vectors].map((v) => [v.eventfd, v.gsi]));
+  assert.deepEqual(vm.ioeventfds, [
+    { fd: first.queueEventfds[0], addr: 0xc100_2000, len: 2 },
+    { fd: second.queueEventfds[0], addr: 0xc100_6000, len: 2 },
+  ]);
+
+  const ports = pci.devices.find((d) => d.spec.kind === 'pci-config-ports')!.spec as Extract<DeviceSpec, { kind: 'pci-config-ports' }>;
+  assert.deepEqual(ports.functions.map((f) => f.spec.kind), ['pci-host-bridge', 'virtio-rng', 'virtio-rng']);
+  assert.equal(ports.functions[1].state, pci.devices[1].state, 'the config mechanisms and the BAR share the function state');
+  assert.deepEqual(placement(pci.devices[1].spec), { name: 'virtio-rng (PCI 00:01.0 BAR0)', bus: 'mmio', base: 0xc100_0000, length: 0x4000 });
+  assert.deepEqual(placement(pci.devices[5].spec), { name: 'PCI ECAM (bus 0)', bus: 'mmio', base: 0xe000_0000, length: 0x10_0000 });
+});
+
+test('a machine without PCI devices gets no config mechanisms', () => {
+  const pci = setUpPci(new FakeVm(), [{ kind: 'serial' }]);
+  assert.deepEqual(pci.devices.map((d) => d.spec.kind), ['serial']);
+});
+
+test('the config mechanisms are the builder\'s to add', () => {
+  assert.throws(() => setUpPci(new FakeVm(), [{ kind: 'pci-ecam', base: 0xe000_0000, functions: [] }]), /pci-ecam is added by the builder, not listed/);
+});
