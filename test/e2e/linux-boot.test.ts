@@ -73,7 +73,7 @@ describe('Linux on tsvmm', () => {
     // On a software backend the emulation assist carries the kernel through its whole boot, but the
     // backend does not switch to ring 0 on a system call from user space: init dies on its first one.
     kvmTest('on a software backend the kernel boots to /init and tsvmm reports why user space cannot run', { timeout: 30 * 60_000 }, async () => {
-      const r = await runCli(['run', '--cpus', '2', '--append', 'loglevel=6', '--stats', '--', 'nproc'], { timeoutMs: 30 * 60_000 });
+      const r = await runCli(['run', '--cpus', '2', '--append', 'loglevel=7', '--stats', '--', 'nproc'], { timeoutMs: 30 * 60_000 });
       assert.match(r.stdout, /Run \/init as init process/, `the kernel finished booting\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-3000)}`);
       assert.match(r.stderr, /^tsvmm: the guest kernel panicked: Attempted to kill init!/m);
       assert.match(r.stderr, /does not switch the vCPU to ring 0/);

@@ -1,44 +1,85 @@
 # 64-bit long mode, ring 0: a virtio driver for the entropy device in PCI
 # slot 1, as small as it gets. It turns on memory decoding and bus
-# mastering, finds the common and notify structures by walking the
-# capability list (through ECAM), resets the device, negotiates
-# VIRTIO_F_VERSION_1 alone, sets up queue 0 (8 entries, no interrupts
-# wanted), then twice offers a 32-byte device-writable buffer, notifies,
-# and polls the used ring. Prints "len=<used length>" and the bytes of each
-# buffer in hex; exits with 0, or with 1 after "fail: <step>".
+# mastering, finds its structures by walking the capability list (through
+# ECAM), resets the device, negotiates VIRTIO_F_VERSION_1 alone and sets up
+# queue 0 with 8 entries. Then it offers a 32-byte device-writable buffer
+# and notifies, twice: first taking the interrupt through INTx (the I/O APIC
+# input named by the interrupt line register, level-triggered; the handler
+# reads ISR, which lowers the line), then through MSI-X (queue vector 1,
+# message to APIC 0, vector 0x41). Prints "intx isr=<ISR> len=<used length>"
+# and "msi len=<used length>", each followed by the buffer in hex; exits
+# with 0, or with 1 after "fail: <step>".
     .code64
     .set FUNCTION, 0xe0008000      # ECAM, bus 0, slot 1
+    .set LAPIC, 0xfee00000
+    .set IOAPIC, 0xfec00000
+    .set CODE64, 0x18
+    .set MSI_VECTOR, 0x41
+    .set INTX_VECTOR, 0x42
     .set QSIZE, 8
+    .set IDT, 0x2f0000
     .set DESC, 0x300000
     .set AVAIL, 0x300100
     .set USED, 0x301000
     .set BUFFERS, 0x302000
     .set LENGTH, 32
+    .set PATIENCE, 100000000       # polls before giving up
     .globl _start
 _start:
+    cli
+    lea msi_handler(%rip), %rax
+    mov $MSI_VECTOR, %ecx
+    call set_gate
+    lea intx_handler(%rip), %rax
+    mov $INTX_VECTOR, %ecx
+    call set_gate
+    lidt idtr(%rip)
+    mov $LAPIC, %rax
+    movl $0x1ff, 0xf0(%rax)        # spurious vector register: APIC on
+
     mov $FUNCTION, %r15
     movw $6, 4(%r15)               # command: memory decoding, bus mastering
     mov 0x10(%r15), %r14d          # BAR0
     and $0xfffffff0, %r14d
 
+    # The I/O APIC input of INTA#: vector INTX_VECTOR, level-triggered, active low, to APIC 0.
+    movzbl 0x3c(%r15), %ecx        # interrupt line
+    lea 0x10(,%rcx,2), %edx        # its redirection entry
+    mov $IOAPIC, %rax
+    lea 1(%rdx), %ecx
+    mov %ecx, (%rax)
+    movl $0, 0x10(%rax)            # destination APIC 0
+    mov %edx, (%rax)
+    movl $(0xa000 | INTX_VECTOR), 0x10(%rax)
+
     xor %r13, %r13                 # common configuration
     xor %r12, %r12                 # notify base
+    xor %r10, %r10                 # MSI-X capability
     movzbl 0x34(%r15), %eax
 caps:
     test %eax, %eax
     jz caps_done
     lea (%r15,%rax), %rdi
-    cmpb $9, (%rdi)                # vendor-specific: a virtio structure
+    cmpb $0x11, (%rdi)
+    jne 1f
+    mov %rdi, %r10
+    jmp next_cap
+1:  cmpb $9, (%rdi)                # vendor-specific: a virtio structure
     jne next_cap
     movzbl 3(%rdi), %ecx           # cfg_type
     mov 8(%rdi), %edx              # offset in the BAR
+    lea (%r14,%rdx), %rdx
     cmp $1, %ecx
-    jne 1f
-    lea (%r14,%rdx), %r13
+    jne 2f
+    mov %rdx, %r13
     jmp next_cap
-1:  cmp $2, %ecx
+2:  cmp $3, %ecx
+    jne 3f
+    mov %rdx, isr(%rip)
+    jmp next_cap
+3:  cmp $2, %ecx
     jne next_cap
-    lea (%r14,%rdx), %r12
+    mov %rdx, %r12
     mov 16(%rdi), %r11d            # notify_off_multiplier
 next_cap:
     movzbl 1(%rdi), %eax
@@ -49,10 +90,14 @@ caps_done:
     jz fail
     test %r12, %r12
     jz fail
+    test %r10, %r10
+    jz fail
+    cmpq $0, isr(%rip)
+    je fail
 
     movb $0, 0x14(%r13)            # reset
-2:  cmpb $0, 0x14(%r13)
-    jne 2b
+4:  cmpb $0, 0x14(%r13)
+    jne 4b
     movb $1, 0x14(%r13)            # ACKNOWLEDGE
     movb $3, 0x14(%r13)            # DRIVER
     movl $1, 0x00(%r13)            # device_feature_select: bits 32-63
@@ -84,16 +129,50 @@ caps_done:
     movw $1, 0x1c(%r13)            # queue_enable
     movb $0x0f, 0x14(%r13)         # DRIVER_OK
 
-    mov $AVAIL, %rax
-    movw $1, (%rax)                # VIRTQ_AVAIL_F_NO_INTERRUPT
     xor %ebx, %ebx
+    call request
+    lea intx_count(%rip), %rdi
+    call wait_for
+    lea intx(%rip), %rsi
+    call puts
+    mov intx_isr(%rip), %eax
+    call hex8
+    call show_result
+
+    # MSI-X: table entry 1 to APIC 0 with MSI_VECTOR, queue 0 on vector 1, then MSI-X on.
+    mov 4(%r10), %eax              # table offset and BIR (0)
+    and $0xfffffff8, %eax
+    lea 16(%r14,%rax), %rax        # entry 1
+    movl $LAPIC, 0(%rax)
+    movl $0, 4(%rax)
+    movl $MSI_VECTOR, 8(%rax)
+    movl $0, 12(%rax)              # unmasked
+    movw $1, 0x1a(%r13)            # queue_msix_vector
+    lea no_vector(%rip), %rsi
+    cmpw $1, 0x1a(%r13)
+    jne fail
+    orw $0x8000, 2(%r10)           # MSI-X enable
+
+    mov $1, %ebx
+    call request
+    lea msi_count(%rip), %rdi
+    call wait_for
+    lea msi(%rip), %rsi
+    call puts
+    call show_result
+
+    mov $0, %al
+    out %al, $0xf4
+    hlt
+
+# Offers buffer %rbx (32 bytes at BUFFERS + %rbx * 256) in descriptor and ring entry %rbx, and notifies.
 request:
     mov %rbx, %rdi
     shl $8, %rdi
-    add $BUFFERS, %rdi             # buffer n at BUFFERS + n * 256
+    add $BUFFERS, %rdi
     mov %rbx, %rax
     shl $4, %rax
-    add $DESC, %rax                # descriptor n
+    add $DESC, %rax
     mov %rdi, (%rax)
     movl $LENGTH, 8(%rax)
     movw $2, 12(%rax)              # VIRTQ_DESC_F_WRITE
@@ -103,17 +182,25 @@ request:
     lea 1(%rbx), %ecx
     mov %cx, 2(%rax)               # idx = n + 1
     movw $0, (%r12)                # notify queue 0
+    ret
 
-    mov $USED, %rax
-    mov $100000000, %r8d
-3:  movzwl 2(%rax), %edx
-    cmp %ecx, %edx
-    je 4f
+# Waits, interrupts on, for the counter at %rdi to become 1; fails if it does not.
+wait_for:
+    mov $PATIENCE, %r8d
+    sti
+5:  cmpl $1, (%rdi)
+    je 6f
     dec %r8d
-    jnz 3b
-    lea no_answer(%rip), %rsi
+    jnz 5b
+    cli
+    lea no_interrupt(%rip), %rsi
     jmp fail
-4:  lea len(%rip), %rsi
+6:  cli
+    ret
+
+# Prints " len=<used length of entry %rbx>" and buffer %rbx in hex, each on its line.
+show_result:
+    lea len(%rip), %rsi
     call puts
     mov $USED, %rax
     mov 8(%rax,%rbx,8), %eax       # used ring[n].len
@@ -122,22 +209,51 @@ request:
     mov %rbx, %r9
     shl $8, %r9
     add $BUFFERS, %r9
-    xor %r10d, %r10d
-5:  movzbl (%r9,%r10), %edi
+    xor %ecx, %ecx
+7:  push %rcx
+    movzbl (%r9,%rcx), %edi
     shl $24, %edi
     mov $2, %ecx
     call hex_digits
-    inc %r10d
-    cmp $LENGTH, %r10d
-    jb 5b
-    call newline
-    inc %ebx
-    cmp $2, %ebx
-    jb request
+    pop %rcx
+    inc %ecx
+    cmp $LENGTH, %ecx
+    jb 7b
+    jmp newline
 
-    mov $0, %al
-    out %al, $0xf4
-    hlt
+msi_handler:
+    push %rax
+    incl msi_count(%rip)
+    mov $LAPIC, %rax
+    movl $0, 0xb0(%rax)            # EOI
+    pop %rax
+    iretq
+
+intx_handler:
+    push %rax
+    mov isr(%rip), %rax
+    movzbl (%rax), %eax            # reading ISR lowers INTx
+    mov %eax, intx_isr(%rip)
+    incl intx_count(%rip)
+    mov $LAPIC, %rax
+    movl $0, 0xb0(%rax)            # EOI, passed on to the I/O APIC
+    pop %rax
+    iretq
+
+# Points IDT gate %ecx at %rax: a present ring-0 interrupt gate.
+set_gate:
+    mov $IDT, %rdi
+    shl $4, %ecx
+    add %rcx, %rdi
+    mov %ax, (%rdi)
+    movw $CODE64, 2(%rdi)
+    movw $0x8e00, 4(%rdi)
+    shr $16, %rax
+    mov %ax, 6(%rdi)
+    shr $16, %rax
+    mov %eax, 8(%rdi)
+    movl $0, 12(%rdi)
+    ret
 
 fail:
     push %rsi
@@ -152,12 +268,12 @@ fail:
 
 puts:
     mov $0x3f8, %dx
-1:  lodsb
+8:  lodsb
     test %al, %al
-    jz 2f
+    jz 9f
     out %al, %dx
-    jmp 1b
-2:  ret
+    jmp 8b
+9:  ret
 
 newline:
     mov $'\n', %al
@@ -172,20 +288,31 @@ hex8:
 # The top %ecx nibbles of %edi as hex digits.
 hex_digits:
     mov $0x3f8, %dx
-6:  rol $4, %edi
+10: rol $4, %edi
     mov %edi, %eax
     and $0xf, %al
     add $'0', %al
     cmp $'9', %al
-    jbe 7f
+    jbe 11f
     add $('a' - '9' - 1), %al
-7:  out %al, %dx
-    loop 6b
+11: out %al, %dx
+    loop 10b
     ret
 
+    .balign 8
+idtr:
+    .word 256 * 16 - 1
+    .quad IDT
+isr: .quad 0
+intx_isr: .long 0
+intx_count: .long 0
+msi_count: .long 0
 failed: .asciz "fail: "
-no_caps: .asciz "no common or notify capability"
+no_caps: .asciz "no MSI-X, common, notify or ISR capability"
 no_version_1: .asciz "no VIRTIO_F_VERSION_1"
 features_refused: .asciz "FEATURES_OK refused"
-no_answer: .asciz "no used buffer"
-len: .asciz "len="
+no_vector: .asciz "queue_msix_vector refused"
+no_interrupt: .asciz "no interrupt"
+intx: .asciz "intx isr="
+msi: .asciz "msi"
+len: .asciz " len="

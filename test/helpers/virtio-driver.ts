@@ -77,11 +77,6 @@ export function queueLayout(base: number, size: number): QueueLayout {
   return { size, desc, avail, used };
 }
 
-export function queueLayoutSize(size: number): number {
-  const l = queueLayout(0, size);
-  return l.used + usedRingSize(size);
-}
-
 export interface Descriptor {
   addr: number | bigint;
   len: number;
