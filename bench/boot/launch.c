@@ -14,42 +14,13 @@
  */
 #define _GNU_SOURCE
 #include <elf.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
+#include "../c/kvm-vm.h"
 
-/* The same constants as src/vmm/builder.ts and the device registry. */
-#define KVM_TSS_ADDR 0xfffbd000UL
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000UL
-#define DEBUG_EXIT_PORT 0xf4
 /* tsvmm's and QEMU's default RAM for a kernel that is not Linux. */
 #define RAM_SIZE (128UL << 20)
 #define MULTIBOOT_BOOTLOADER_MAGIC 0x2badb002
 #define MAX_CPUID_ENTRIES 256
-
-static void die(const char *what) {
-  fprintf(stderr, "launch: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void fail(const char *message) {
-  fprintf(stderr, "launch: %s\n", message);
-  exit(2);
-}
-
-static int kvm_ioctl(int fd, unsigned long request, void *arg, const char *name) {
-  int r = ioctl(fd, request, arg);
-  if (r < 0) die(name);
-  return r;
-}
 
 /* Copies the kernel's loadable segments into RAM (bss zeroed) and returns its entry point. */
 static uint32_t load_elf32(const char *path, uint8_t *ram) {
@@ -107,46 +78,18 @@ static void enter_protected_mode(int vcpu, uint32_t entry) {
 int main(int argc, char **argv) {
   if (argc != 2) fail("usage: launch KERNEL.elf");
 
-  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm < 0) die("/dev/kvm");
-  int vm = kvm_ioctl(kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-  int run_size = kvm_ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE");
-  kvm_ioctl(vm, KVM_SET_TSS_ADDR, (void *)KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
-  uint64_t identity_map = KVM_IDENTITY_MAP_ADDR;
-  kvm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &identity_map, "KVM_SET_IDENTITY_MAP_ADDR");
-  kvm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-  struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-  kvm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2");
-
-  int memfd = memfd_create("launch-ram", MFD_CLOEXEC);
-  if (memfd < 0) die("memfd_create");
-  if (ftruncate(memfd, RAM_SIZE) < 0) die("ftruncate");
-  uint8_t *ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-  if (ram == MAP_FAILED) die("mmap of guest RAM");
-  struct kvm_userspace_memory_region region = {
-    .slot = 0, .guest_phys_addr = 0, .memory_size = RAM_SIZE, .userspace_addr = (uintptr_t)ram,
-  };
-  kvm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION");
-  uint32_t entry = load_elf32(argv[1], ram);
-
-  int vcpu = kvm_ioctl(vm, KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU");
-  struct kvm_run *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-  if (run == MAP_FAILED) die("mmap of kvm_run");
-  set_supported_cpuid(kvm, vcpu);
-  enter_protected_mode(vcpu, entry);
+  struct vm vm = create_vm(RAM_SIZE);
+  uint32_t entry = load_elf32(argv[1], vm.ram);
+  set_supported_cpuid(vm.kvm, vm.vcpu);
+  enter_protected_mode(vm.vcpu, entry);
 
   for (;;) {
-    if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      die("KVM_RUN");
-    }
-    if (run->exit_reason == KVM_EXIT_IO) {
-      uint8_t *data = (uint8_t *)run + run->io.data_offset;
-      if (run->io.port == DEBUG_EXIT_PORT && run->io.direction == KVM_EXIT_IO_OUT) return (data[0] << 1) | 1;
-      if (run->io.direction == KVM_EXIT_IO_IN) memset(data, 0xff, run->io.size * run->io.count);
-    } else {
-      fprintf(stderr, "launch: unexpected exit reason %u\n", run->exit_reason);
+    run_vcpu(&vm);
+    if (vm.run->exit_reason != KVM_EXIT_IO) {
+      fprintf(stderr, "launch: unexpected exit reason %u\n", vm.run->exit_reason);
       return 3;
     }
+    int value = port_exit(vm.run);
+    if (value >= 0) return (value << 1) | 1;
   }
 }

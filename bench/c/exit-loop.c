@@ -14,42 +14,14 @@
  * from the first KVM_RUN to the return of the one that saw the debug exit.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
+#include "kvm-vm.h"
 
-/* The same constants as src/vmm/builder.ts and the device registry. */
-#define KVM_TSS_ADDR 0xfffbd000UL
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000UL
-#define DEBUG_EXIT_PORT 0xf4
+/* The same constants as the device registry. */
 #define TEST_DEVICE_BASE 0xc0000000UL
 #define TEST_DEVICE_SIZE 0x1000
 
 #define STATE_MAGIC "TSVMMEXB"
-
-static void die(const char *what) {
-  fprintf(stderr, "exit-loop: %s: %s\n", what, strerror(errno));
-  exit(2);
-}
-
-static void fail(const char *message) {
-  fprintf(stderr, "exit-loop: %s\n", message);
-  exit(2);
-}
-
-static int kvm_ioctl(int fd, unsigned long request, void *arg, const char *name) {
-  int r = ioctl(fd, request, arg);
-  if (r < 0) die(name);
-  return r;
-}
 
 /* The state file: magic, u64 RAM size, then length-prefixed blobs in a fixed order. */
 struct reader {
@@ -104,65 +76,38 @@ int main(int argc, char **argv) {
   uint64_t ram_size;
   memcpy(&ram_size, take(&state, sizeof ram_size), sizeof ram_size);
 
-  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm < 0) die("/dev/kvm");
-  int vm = kvm_ioctl(kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-  int run_size = kvm_ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE");
-
-  kvm_ioctl(vm, KVM_SET_TSS_ADDR, (void *)KVM_TSS_ADDR, "KVM_SET_TSS_ADDR");
-  uint64_t identity_map = KVM_IDENTITY_MAP_ADDR;
-  kvm_ioctl(vm, KVM_SET_IDENTITY_MAP_ADDR, &identity_map, "KVM_SET_IDENTITY_MAP_ADDR");
-  kvm_ioctl(vm, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
-  struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-  kvm_ioctl(vm, KVM_CREATE_PIT2, &pit, "KVM_CREATE_PIT2");
-
-  int memfd = memfd_create("exit-loop-ram", MFD_CLOEXEC);
-  if (memfd < 0) die("memfd_create");
-  if (ftruncate(memfd, (off_t)ram_size) < 0) die("ftruncate");
-  uint8_t *ram = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
-  if (ram == MAP_FAILED) die("mmap of guest RAM");
-  struct kvm_userspace_memory_region region = {
-    .slot = 0, .guest_phys_addr = 0, .memory_size = ram_size, .userspace_addr = (uintptr_t)ram,
-  };
-  kvm_ioctl(vm, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION");
-
-  int vcpu = kvm_ioctl(vm, KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU");
-  struct kvm_run *run = mmap(NULL, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu, 0);
-  if (run == MAP_FAILED) die("mmap of kvm_run");
+  struct vm vm = create_vm(ram_size);
 
   /* Same order as the builder: CPUID, MSRs, then sregs, regs, FPU. */
   size_t n;
   const void *cpuid = blob(&state, &n);
-  kvm_ioctl(vcpu, KVM_SET_CPUID2, (void *)cpuid, "KVM_SET_CPUID2");
+  kvm_ioctl(vm.vcpu, KVM_SET_CPUID2, (void *)cpuid, "KVM_SET_CPUID2");
   const void *msrs = blob(&state, &n);
-  kvm_ioctl(vcpu, KVM_SET_MSRS, (void *)msrs, "KVM_SET_MSRS");
+  kvm_ioctl(vm.vcpu, KVM_SET_MSRS, (void *)msrs, "KVM_SET_MSRS");
   struct kvm_sregs sregs;
   fixed_blob(&state, &sregs, sizeof sregs, "kvm_sregs");
-  kvm_ioctl(vcpu, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
+  kvm_ioctl(vm.vcpu, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS");
   struct kvm_regs regs;
   fixed_blob(&state, &regs, sizeof regs, "kvm_regs");
-  kvm_ioctl(vcpu, KVM_SET_REGS, &regs, "KVM_SET_REGS");
+  kvm_ioctl(vm.vcpu, KVM_SET_REGS, &regs, "KVM_SET_REGS");
   struct kvm_fpu fpu;
   fixed_blob(&state, &fpu, sizeof fpu, "kvm_fpu");
-  kvm_ioctl(vcpu, KVM_SET_FPU, &fpu, "KVM_SET_FPU");
+  kvm_ioctl(vm.vcpu, KVM_SET_FPU, &fpu, "KVM_SET_FPU");
   const void *image = blob(&state, &n);
   if (n > ram_size) fail("the RAM image is larger than RAM");
-  memcpy(ram, image, n);
+  memcpy(vm.ram, image, n);
 
   /* What the test device does with a write: keep the bytes. */
   static uint8_t test_device[TEST_DEVICE_SIZE];
+  struct kvm_run *run = vm.run;
   uint64_t exits = 0;
   struct timespec start, end;
   clock_gettime(CLOCK_MONOTONIC, &start);
   for (;;) {
-    if (ioctl(vcpu, KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
-      die("KVM_RUN");
-    }
+    run_vcpu(&vm);
     exits++;
     if (run->exit_reason == KVM_EXIT_IO) {
-      if (run->io.port == DEBUG_EXIT_PORT && run->io.direction == KVM_EXIT_IO_OUT) break;
-      if (run->io.direction == KVM_EXIT_IO_IN) memset((uint8_t *)run + run->io.data_offset, 0xff, run->io.size * run->io.count);
+      if (port_exit(run) >= 0) break;
     } else if (run->exit_reason == KVM_EXIT_MMIO) {
       uint64_t offset = run->mmio.phys_addr - TEST_DEVICE_BASE;
       uint32_t len = run->mmio.len > 8 ? 8 : run->mmio.len;

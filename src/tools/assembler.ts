@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface AssembleOptions {
   /** Address the code is linked to run at. */
@@ -32,7 +32,8 @@ export function assemble(sourcePath: string, options: AssembleOptions): Uint8Arr
     const elf32 = options.format === 'elf32';
     const object = join(dir, 'guest.o');
     const output = join(dir, elf32 ? 'guest.elf' : 'guest.bin');
-    tool('as', [elf32 ? '--32' : '--64', '-o', object, sourcePath]);
+    // -I: a guest can `.include` shared files by a path relative to its own folder.
+    tool('as', [elf32 ? '--32' : '--64', '-I', dirname(sourcePath), '-o', object, sourcePath]);
     tool('ld', [
       '-m', elf32 ? 'elf_i386' : 'elf_x86_64', '-nostdlib', `-Ttext=0x${options.address.toString(16)}`,
       // -n: no page-aligned ELF headers in front of the code, so a kernel linked at 1 MiB loads at 1 MiB.

@@ -21,17 +21,21 @@ _start:
     mov %edx, %r14d
     mov %r12d, %eax
     lea leaf1_ebx(%rip), %rsi
-    call show
+    call show32
+    call newline
     mov %r13d, %eax
     lea leaf1_ecx(%rip), %rsi
-    call show
+    call show32
+    call newline
     mov %r14d, %eax
     lea leaf1_edx(%rip), %rsi
-    call show
+    call show32
+    call newline
     mov %r12d, %eax
     shr $24, %eax
     lea apic_id(%rip), %rsi
-    call show
+    call show32
+    call newline
 
     mov $0x40000000, %eax
     cpuid                        # signature in EBX, ECX, EDX order
@@ -41,40 +45,14 @@ _start:
     mov %edx, 8(%rdi)
     lea hypervisor(%rip), %rsi
     call puts                    # stops at the signature's first NUL, if any
-    lea newline(%rip), %rsi
-    call puts
+    call newline
 
     mov $0, %al
     out %al, $0xf4
     hlt
 
-# Prints the NUL-terminated string at %rsi on COM1.
-puts:
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  ret
-
-# Prints the label at %rsi, then %eax as 8 hex digits and a newline.
-show:
-    mov %eax, %edi               # puts clobbers %al
-    call puts
-    mov $8, %ecx
-1:  rol $4, %edi
-    mov %edi, %eax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 2f
-    add $('a' - '9' - 1), %al
-2:  out %al, %dx
-    loop 1b
-    mov $'\n', %al
-    out %al, %dx
-    ret
+    .include "lib/serial.inc"
+    .include "lib/serial-hex64.inc"
 
 vendor: .ascii "vendor="
 vendor_text: .asciz "............\n"
@@ -84,4 +62,3 @@ leaf1_edx: .asciz "leaf1-edx="
 apic_id: .asciz "apic-id="
 hypervisor: .ascii "hypervisor="
 hv_text: .asciz "............"
-newline: .asciz "\n"

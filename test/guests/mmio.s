@@ -18,55 +18,42 @@ _start:
 
     movzbq 0x00(%rbx), %rax
     lea u8(%rip), %rsi
-    call show
+    call show64
+    call newline
     movzwq 0x10(%rbx), %rax
     lea u16(%rip), %rsi
-    call show
+    call show64
+    call newline
     mov 0x20(%rbx), %eax         # zero-extends to %rax
     lea u32(%rip), %rsi
-    call show
+    call show64
+    call newline
     mov 0x30(%rbx), %rax
     lea u64(%rip), %rsi
-    call show
+    call show64
+    call newline
     mov COUNTER(%rbx), %rax      # 4 writes + 4 reads + this read
     lea count(%rip), %rsi
-    call show
+    call show64
+    call newline
 
     mov $NOWHERE, %rbx
     mov (%rbx), %rax             # nothing answers: the bus floats high
     lea absent(%rip), %rsi
-    call show
+    call show64
+    call newline
     movq $0, (%rbx)              # goes nowhere
     mov (%rbx), %rax
     lea absent_after_write(%rip), %rsi
-    call show
+    call show64
+    call newline
 
     mov $0, %al
     out %al, $0xf4
     hlt
 
-# Prints the NUL-terminated label at %rsi, then %rax as 16 hex digits and a newline.
-show:
-    mov %rax, %rdi
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  mov $16, %ecx
-3:  rol $4, %rdi
-    mov %edi, %eax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 4f
-    add $('a' - '9' - 1), %al
-4:  out %al, %dx
-    loop 3b
-    mov $'\n', %al
-    out %al, %dx
-    ret
+    .include "lib/serial.inc"
+    .include "lib/serial-hex64.inc"
 
 u8: .asciz "u8="
 u16: .asciz "u16="

@@ -23,14 +23,14 @@ scan:
     xor %esi, %esi
     call config_read
     lea cf8(%rip), %rsi
-    call show
+    call show32
 
     mov %rbx, %rdi
     shl $15, %rdi
     mov $ECAM, %rax
     mov (%rax,%rdi), %eax
     lea ecam(%rip), %rsi
-    call show
+    call show32
     call newline
     inc %ebx
     cmp $4, %ebx
@@ -40,7 +40,7 @@ scan:
     mov $0x08, %esi
     call config_read
     lea class(%rip), %rsi
-    call show
+    call show32
     call newline
 
     mov $1, %edi
@@ -48,7 +48,7 @@ scan:
     call config_read
     mov %eax, %r12d                # BAR0 as assigned
     lea bar0(%rip), %rsi
-    call show
+    call show32
     call newline
 
     mov $1, %edi
@@ -59,7 +59,7 @@ scan:
     mov $0x10, %esi
     call config_read
     lea mask(%rip), %rsi
-    call show
+    call show32
     call newline
     mov $1, %edi
     mov $0x10, %esi
@@ -95,37 +95,8 @@ config_address:
     out %eax, %dx
     ret
 
-# Prints the NUL-terminated string at %rsi.
-puts:
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  ret
-
-newline:
-    mov $'\n', %al
-    mov $0x3f8, %dx
-    out %al, %dx
-    ret
-
-# Prints the label at %rsi, then %eax as 8 hex digits.
-show:
-    mov %eax, %edi
-    call puts
-    mov $8, %ecx
-3:  rol $4, %edi
-    mov %edi, %eax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 4f
-    add $('a' - '9' - 1), %al
-4:  out %al, %dx
-    loop 3b
-    ret
+    .include "lib/serial.inc"
+    .include "lib/serial-hex64.inc"
 
 slot: .asciz "slot"
 cf8: .asciz " cf8="

@@ -4,13 +4,11 @@
     .globl _start
 _start:
     mov $msg, %esi
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  mov $0x32, %al
+    call puts
+    mov $0x32, %al
     out %al, $0xf4
     hlt
+
+    .include "lib/serial.inc"
+
 msg: .asciz "hello from protected mode\n"

@@ -36,27 +36,15 @@ hash:
     dec %ecx
     jnz hash
 
-    lea label(%rip), %rsi        # print the label, then %ebx in hex
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  mov $8, %ecx
-3:  rol $4, %ebx
     mov %ebx, %eax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 4f
-    add $('a' - '9' - 1), %al
-4:  out %al, %dx
-    loop 3b
-    mov $'\n', %al
-    out %al, %dx
+    lea label(%rip), %rsi
+    call show32
+    call newline
 
     mov $0, %al
     out %al, $0xf4               # the VM ends here (HLT would fault in ring 3)
+
+    .include "lib/serial.inc"
+    .include "lib/serial-hex64.inc"
 
 label: .asciz "fnv1a="

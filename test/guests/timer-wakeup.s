@@ -70,15 +70,7 @@ irq0:
     pop %ax
     iret
 
-# Prints the NUL-terminated string at %si on COM1.
-puts:
-    mov $0x3f8, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  ret
+    .include "lib/serial.inc"
 
 ticks: .word 0
 woken: .asciz "woken by the timer\n"

@@ -133,10 +133,9 @@ caps_done:
     call request
     lea intx_count(%rip), %rdi
     call wait_for
-    lea intx(%rip), %rsi
-    call puts
     mov intx_isr(%rip), %eax
-    call hex8
+    lea intx(%rip), %rsi
+    call show32
     call show_result
 
     # MSI-X: table entry 1 to APIC 0 with MSI_VECTOR, queue 0 on vector 1, then MSI-X on.
@@ -200,11 +199,10 @@ wait_for:
 
 # Prints " len=<used length of entry %rbx>" and buffer %rbx in hex, each on its line.
 show_result:
-    lea len(%rip), %rsi
-    call puts
     mov $USED, %rax
     mov 8(%rax,%rbx,8), %eax       # used ring[n].len
-    call hex8
+    lea len(%rip), %rsi
+    call show32
     call newline
     mov %rbx, %r9
     shl $8, %r9
@@ -212,7 +210,7 @@ show_result:
     xor %ecx, %ecx
 7:  push %rcx
     movzbl (%r9,%rcx), %edi
-    shl $24, %edi
+    shl $56, %rdi
     mov $2, %ecx
     call hex_digits
     pop %rcx
@@ -266,38 +264,8 @@ fail:
     out %al, $0xf4
     hlt
 
-puts:
-    mov $0x3f8, %dx
-8:  lodsb
-    test %al, %al
-    jz 9f
-    out %al, %dx
-    jmp 8b
-9:  ret
-
-newline:
-    mov $'\n', %al
-    mov $0x3f8, %dx
-    out %al, %dx
-    ret
-
-# %eax as 8 hex digits.
-hex8:
-    mov %eax, %edi
-    mov $8, %ecx
-# The top %ecx nibbles of %edi as hex digits.
-hex_digits:
-    mov $0x3f8, %dx
-10: rol $4, %edi
-    mov %edi, %eax
-    and $0xf, %al
-    add $'0', %al
-    cmp $'9', %al
-    jbe 11f
-    add $('a' - '9' - 1), %al
-11: out %al, %dx
-    loop 10b
-    ret
+    .include "lib/serial.inc"
+    .include "lib/serial-hex64.inc"
 
     .balign 8
 idtr:
