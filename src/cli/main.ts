@@ -38,6 +38,7 @@ runFlags(
     .option('--cpus <n>', 'number of vCPUs', '1')
     .addOption(new Option('--cpu-template <template>', 'what the guest sees of the host CPU').choices(cpuTemplates).default('host'))
     .option('--test-device <addr>', 'add the MMIO test device at this address')
+    .option('--disk <path[,ro][,id=NAME]>', 'a virtio-blk disk over a raw image file, read-only with ro (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit')),
 ).action(async (command: string[], opts) => {
   process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);

@@ -8,6 +8,7 @@ import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
+import { checkBlkId } from '../devices/virtio/blk.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
@@ -30,6 +31,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   cpus: string;
   cpuTemplate: CpuTemplate;
   testDevice?: string;
+  disk: string[];
   onReboot: 'exit' | 'restart';
 }
 
@@ -39,14 +41,37 @@ const LINUX_DEFAULT_MEMORY = '512M';
 const BARE_METAL_DEFAULT_MEMORY = '128M';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
+  const disks = opts.disk.map(parseDisk);
   const boot = await bootSource(opts, command);
-  const devices: DeviceSpec[] = [...defaultDevicesFor(boot)];
+  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
     { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices },
     { ...opts, console: parseConsoleMode(opts.console), linux: boot.kind === 'linux' },
   );
+}
+
+/** `--disk PATH[,ro][,id=NAME]`; the image itself is opened when the machine is built. */
+export function parseDisk(text: string): DeviceSpec {
+  const [path, ...options] = text.split(',');
+  if (path === '') throw new UsageError(`--disk: '${text}' names no image file`);
+  const disk: Extract<DeviceSpec, { kind: 'virtio-blk' }> = { kind: 'virtio-blk', path };
+  for (const option of options) {
+    if (option === 'ro') {
+      disk.readOnly = true;
+    } else if (option.startsWith('id=')) {
+      disk.id = option.slice('id='.length);
+      try {
+        checkBlkId(disk.id);
+      } catch (e) {
+        throw new UsageError(`--disk: ${(e as Error).message}`);
+      }
+    } else {
+      throw new UsageError(`--disk: unknown option '${option}' in '${text}' (expected ro or id=NAME)`);
+    }
+  }
+  return disk;
 }
 
 async function bootSource(opts: RunOptions, command: string[]): Promise<BootSource> {
@@ -72,7 +97,8 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
         const [path, ...args] = spec.split(',');
         return { data: readUserFile('module', path), cmdline: [path, ...args].join(' ') };
       });
-      return { kind: 'multiboot', image, cmdline: opts.append ?? '', modules };
+      // As `qemu -kernel` (and GRUB) do: the kernel's own path, then the --append text.
+      return { kind: 'multiboot', image, cmdline: `${opts.kernel} ${opts.append ?? ''}`, modules };
     }
     return linuxSource(image, opts.initrd === undefined ? undefined : readUserFile('initrd', opts.initrd), opts.append, []);
   }

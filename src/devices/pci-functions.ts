@@ -12,13 +12,10 @@ import { PciBus } from './pci/pci-bus.js';
 import type { PciFunction } from './pci/pci-device.js';
 import type { PciFunctionWiring } from './pci/wiring.js';
 import { VirtioPciDevice } from './virtio/pci-transport.js';
-import { virtioDevices, type VirtioKind } from './virtio/virtio-devices.js';
+import { virtioInfo, type VirtioSpec } from './virtio/virtio-devices.js';
 
-/** A virtio device once the builder has given it a slot, a BAR and its interrupts. */
-export interface PlacedVirtioSpec {
-  kind: VirtioKind;
-  pci: PciFunctionWiring;
-}
+/** A virtio device once the builder has prepared it and given it a slot, a BAR and its interrupts. */
+export type PlacedVirtioSpec = VirtioSpec & { pci: PciFunctionWiring };
 
 export type PciFunctionSpec = { kind: 'pci-host-bridge' } | PlacedVirtioSpec;
 
@@ -32,13 +29,13 @@ export function pciFunctionSlot(spec: PciFunctionSpec): number {
 }
 
 export function pciFunctionStateSize(spec: PciFunctionSpec): number {
-  return spec.kind === 'pci-host-bridge' ? HostBridge.stateSize : VirtioPciDevice.stateSize(virtioDevices[spec.kind].info);
+  return spec.kind === 'pci-host-bridge' ? HostBridge.stateSize : VirtioPciDevice.stateSize(virtioInfo(spec));
 }
 
 /** A virtio function whose interrupts go to KVM and whose notifications wake its I/O thread. */
 export function createVirtioFunction(spec: PlacedVirtioSpec, state: DeviceState): VirtioPciDevice {
   const { pci } = spec;
-  return new VirtioPciDevice(state, virtioDevices[spec.kind].info, {
+  return new VirtioPciDevice(state, virtioInfo(spec), {
     bar0: pci.bar0,
     intxGsi: pci.intxGsi,
     interrupts: new KvmInterrupts(pci),

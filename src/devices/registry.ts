@@ -7,18 +7,19 @@
 import { Bus, type BusDevice } from './bus.js';
 import type { DeviceContext } from './context.js';
 import { DeviceState } from './device-state.js';
+import type { OpenedImage } from './disk/raw-image.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
 import { TestDevice, TEST_DEVICE_SIZE } from './debug/test-device.js';
 import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
 import { CmosRtc, RTC_BASE, RTC_SIZE } from './legacy/cmos-rtc.js';
 import { I8042, I8042_BASE, I8042_SIZE } from './legacy/i8042.js';
 import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js';
-import { createVirtioFunction, pciBusOf, type PciFunctionEntry } from './pci-functions.js';
+import { createVirtioFunction, pciBusOf, type PciFunctionEntry, type PlacedVirtioSpec } from './pci-functions.js';
 import { CONFIG_PORTS_BASE, CONFIG_PORTS_SIZE, PciConfigPorts } from './pci/config-ports.js';
 import { Ecam, ECAM_BUS_SIZE } from './pci/ecam.js';
 import type { PciFunctionWiring } from './pci/wiring.js';
 import { Bar0, VirtioPciDevice } from './virtio/pci-transport.js';
-import { virtioDevices } from './virtio/virtio-devices.js';
+import { virtioQueueSizes, type VirtioKind, type VirtioSpec } from './virtio/virtio-devices.js';
 
 export type DeviceSpec =
   | { kind: 'serial'; base?: number; irq?: number }
@@ -31,6 +32,9 @@ export type DeviceSpec =
   | { kind: 'acpi-pm'; base?: number }
   /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
   | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
+  /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
+   *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
+  | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
   /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
   | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
   | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };
@@ -90,14 +94,8 @@ const kinds: Kinds = {
     stateSize: 0,
     create: (_s, ctx) => new AcpiPm(ctx),
   },
-  'virtio-rng': {
-    placement: (s) => {
-      if (s.pci === undefined) throw new Error('virtio-rng has no PCI slot yet: the builder gives it one');
-      return { name: `virtio-rng (PCI 00:${s.pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: s.pci.bar0, length: Bar0.SIZE };
-    },
-    stateSize: VirtioPciDevice.stateSize(virtioDevices['virtio-rng'].info),
-    create: (s, _ctx, state) => createVirtioFunction({ kind: s.kind, pci: s.pci! }, state).bar0,
-  },
+  'virtio-rng': virtioFunction('virtio-rng'),
+  'virtio-blk': virtioFunction('virtio-blk'),
   'pci-config-ports': {
     placement: () => ({ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }),
     stateSize: PciConfigPorts.stateSize,
@@ -109,6 +107,22 @@ const kinds: Kinds = {
     create: (s) => new Ecam(pciBusOf(s.functions)),
   },
 };
+
+/** A virtio device: its BAR0 on the MMIO bus, once the builder has placed it. */
+function virtioFunction(kind: VirtioKind): DeviceKind<VirtioSpec> {
+  const placed = (s: VirtioSpec): PlacedVirtioSpec => {
+    if (s.pci === undefined) throw new Error(`${kind} has no PCI slot yet: the builder gives it one`);
+    return { ...s, pci: s.pci };
+  };
+  return {
+    placement: (s) => {
+      const { pci } = placed(s);
+      return { name: `${kind} (PCI 00:${pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: pci.bar0, length: Bar0.SIZE };
+    },
+    stateSize: VirtioPciDevice.stateSize({ queueSizes: virtioQueueSizes(kind) }),
+    create: (s, _ctx, state) => createVirtioFunction(placed(s), state).bar0,
+  };
+}
 
 function kindOf<S extends DeviceSpec>(spec: S): DeviceKind<S> {
   return kinds[spec.kind] as unknown as DeviceKind<S>;

@@ -6,7 +6,8 @@
  * bound to its own GSI with KVM_IRQFD), and an eventfd per queue that KVM
  * signals when the guest writes the queue's notify address (KVM_IOEVENTFD).
  * Then it adds the config mechanisms (ports 0xCF8-0xCFF and ECAM) over the
- * bus, and owns the eventfds and the devices' I/O threads.
+ * bus, and owns the eventfds, the files devices opened (disk images) and
+ * the devices' I/O threads.
  */
 import { hex } from '../devices/bus.js';
 import { DeviceState } from '../devices/device-state.js';
@@ -18,7 +19,7 @@ import type { PciFunctionWiring } from '../devices/pci/wiring.js';
 import { machineDevice, type DeviceSpec, type MachineDevice } from '../devices/registry.js';
 import { VirtioIoThread } from '../devices/virtio/io-thread.js';
 import { Bar0, NOTIFY_OFF_MULTIPLIER } from '../devices/virtio/pci-transport.js';
-import { isVirtioKind, virtioDevices } from '../devices/virtio/virtio-devices.js';
+import { isVirtioSpec, prepareVirtioSpec, virtioQueueSizes } from '../devices/virtio/virtio-devices.js';
 import { close, eventfd } from '../kvm/libc.js';
 import type { VmFd } from '../kvm/vm.js';
 import type { RamRange } from '../memory/layout.js';
@@ -52,7 +53,7 @@ export class PciDevices {
     this.threads.length = 0;
   }
 
-  /** Closes the eventfds; after the VM fd, which holds KVM's side of them. */
+  /** Closes the eventfds and the devices' files; after the VM fd, which holds KVM's side of the eventfds. */
   close(): void {
     for (const fd of this.fds.splice(0)) close(fd);
   }
@@ -87,14 +88,15 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
 
   for (const spec of specs) {
     if (spec.kind === 'pci-config-ports' || spec.kind === 'pci-ecam') throw new Error(`${spec.kind} is added by the builder, not listed`);
-    if (!isVirtioKind(spec.kind)) {
+    if (!isVirtioSpec(spec)) {
       devices.push(machineDevice(spec));
       continue;
     }
     if (slot >= SLOTS) throw new Error(`more PCI devices than bus 0 has slots (${SLOTS - 1})`);
     const bar0 = Math.ceil(nextBar / Bar0.SIZE) * Bar0.SIZE;
     if (bar0 + Bar0.SIZE > PCI_MMIO_WINDOW_END) throw new Error(`the PCI memory window ${hex(PCI_MMIO_WINDOW_BASE)}-${hex(PCI_MMIO_WINDOW_END - 1)} is full`);
-    const queues = virtioDevices[spec.kind].info.queueSizes.length;
+    const prepared = prepareVirtioSpec(spec, (fd) => fds.push(fd));
+    const queues = virtioQueueSizes(spec.kind).length;
     if (nextGsi + queues + 1 > FIRST_MSI_GSI + MAX_MSI_ROUTES) throw new Error(`more MSI-X vectors than the ${MAX_MSI_ROUTES} GSIs kept for them`);
     const pci: PciFunctionWiring = {
       slot, bar0, intxGsi: intxGsi(slot, 0),
@@ -104,7 +106,7 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
     };
     for (const v of pci.vectors) vm.irqfd(v.eventfd, v.gsi);
     pci.queueEventfds.forEach((fd, q) => vm.ioeventfd({ fd, addr: bar0 + Bar0.NOTIFY + NOTIFY_OFF_MULTIPLIER * q, len: NOTIFY_WRITE_SIZE }));
-    const placed = { kind: spec.kind, pci };
+    const placed: PlacedVirtioSpec = { ...prepared, pci };
     const device = machineDevice(placed);
     devices.push(device);
     virtio.push({ spec: placed, state: device.state });

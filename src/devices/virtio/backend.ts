@@ -80,6 +80,7 @@ export class VirtioBackend {
         return undefined;
       }
       this.queues[queue] = ready;
+      this.device.negotiated?.(features);
     }
     t.busy = true;
     return ready;

@@ -6,7 +6,7 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { DescriptorChain } from './queue.js';
 
 export interface VirtioDeviceInfo {
-  /** The virtio device ID (virtio 1.2, 5): 4 is the entropy device. */
+  /** The virtio device ID (virtio 1.2, 5): 2 is the block device, 4 the entropy device. */
   id: number;
   name: string;
   /** The device's own feature bits; the transport adds its own. */
@@ -15,10 +15,14 @@ export interface VirtioDeviceInfo {
   queueSizes: readonly number[];
   /** PCI class code, as 0xCCSSPP. */
   classCode: number;
+  /** The device-specific configuration, when the device has one; it never changes. */
+  config?: Uint8Array;
 }
 
 export interface VirtioDevice {
   readonly info: VirtioDeviceInfo;
+  /** The features the driver accepted, told before the first buffer after each reset. */
+  negotiated?(features: bigint): void;
   /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
 }

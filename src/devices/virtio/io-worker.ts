@@ -10,14 +10,15 @@ import { DeviceState } from '../device-state.js';
 import { createVirtioFunction } from '../pci-functions.js';
 import { VirtioBackend } from './backend.js';
 import type { VirtioWorkerData, VirtioWorkerMessage } from './io-thread.js';
-import { virtioDevices } from './virtio-devices.js';
+import { createVirtioDevice } from './virtio-devices.js';
 
 const data = workerData as VirtioWorkerData;
 const post = (m: VirtioWorkerMessage) => parentPort!.postMessage(m);
+const report = (message: string) => post({ type: 'report', message });
 
 const memory = mapGuestMemory(data.memfd, data.ram);
 const fn = createVirtioFunction(data.spec, new DeviceState(data.state));
-const backend = new VirtioBackend(fn, memory, virtioDevices[data.spec.kind].create(), (message) => post({ type: 'report', message }));
+const backend = new VirtioBackend(fn, memory, createVirtioDevice(data.spec, report), report);
 const queueFds = data.spec.pci.queueEventfds;
 const watched = [data.stopFd, ...queueFds];
 

@@ -4,14 +4,14 @@
  * capabilities that point into one memory BAR:
  *
  *   BAR0 0x0000  common configuration (COMMON_CFG)
+ *        0x0800  device-specific configuration (DEVICE_CFG), read-only, for a device that has one
  *        0x1000  ISR status (ISR_CFG): read to clear, lowers INTx
  *        0x2000  notifications (NOTIFY_CFG): queue q at 0x2000 + 4q
  *        0x3000  MSI-X table, one vector per queue and one for configuration changes
  *        0x3800  MSI-X pending bits
  *
  * plus the PCI configuration access capability (PCI_CFG), a window into
- * the BAR through config space. There is no device-specific configuration
- * (DEVICE_CFG) until a device has some.
+ * the BAR through config space.
  *
  * This object is the function's register file, on every thread that
  * touches it; the queues are served elsewhere (VirtioBackend, on the
@@ -37,6 +37,7 @@ const MODERN_REVISION = 1;
 
 export const Bar0 = {
   COMMON: 0x0000,
+  DEVICE: 0x0800,
   ISR: 0x1000,
   ISR_SIZE: 4,
   NOTIFY: 0x2000,
@@ -73,9 +74,11 @@ export class VirtioPciDevice extends PciDevice {
   private readonly common: CommonConfig;
   /** Config-space offset of the PCI_CFG capability. */
   private readonly pciCfg: number;
+  /** The device-specific configuration (empty when the device has none). */
+  private readonly deviceConfig: Uint8Array;
 
   /** Shared state: PCI config space, transport registers, MSI-X table and pending bits. */
-  static stateSize(info: VirtioDeviceInfo): number {
+  static stateSize(info: Pick<VirtioDeviceInfo, 'queueSizes'>): number {
     return PCI_DEVICE_STATE_SIZE + align8(transportStateSize(info.queueSizes.length)) + msixStateSize(info.queueSizes.length + 1);
   }
 
@@ -87,6 +90,8 @@ export class VirtioPciDevice extends PciDevice {
     const queues = info.queueSizes.length;
     const vectors = queues + 1;
     if (NOTIFY_OFF_MULTIPLIER * queues > Bar0.MSIX_TABLE - Bar0.NOTIFY) throw new Error(`${info.name}: too many queues for the notify area`);
+    const config = info.config ?? new Uint8Array(0);
+    if (config.length > Bar0.ISR - Bar0.DEVICE) throw new Error(`${info.name}: a device configuration of ${config.length} bytes does not fit BAR0`);
     super(state, {
       vendorId: VIRTIO_VENDOR_ID, deviceId: VIRTIO_MODERN_DEVICE_ID_BASE + info.id, revisionId: MODERN_REVISION,
       classCode: info.classCode, subsystemVendorId: VIRTIO_VENDOR_ID, subsystemId: VIRTIO_MODERN_DEVICE_ID_BASE + info.id,
@@ -97,6 +102,7 @@ export class VirtioPciDevice extends PciDevice {
         virtioCapability(CfgType.NOTIFY, Bar0.NOTIFY, NOTIFY_OFF_MULTIPLIER * queues, u32Bytes(NOTIFY_OFF_MULTIPLIER)),
         virtioCapability(CfgType.ISR, Bar0.ISR, Bar0.ISR_SIZE),
         pciCfgCapability(),
+        ...(config.length > 0 ? [virtioCapability(CfgType.DEVICE, Bar0.DEVICE, config.length)] : []),
       ],
       interruptPin: INTA,
       interruptLine: options.intxGsi,
@@ -109,6 +115,7 @@ export class VirtioPciDevice extends PciDevice {
     this.msix = new Msix(this.config, this.capabilityOffsets[MSIX_CAPABILITY], new Uint8Array(state.buffer, base + transportSize, msixStateSize(vectors)), vectors, options.interrupts);
     this.common = new CommonConfig(this);
     this.pciCfg = this.capabilityOffsets[PCI_CFG_CAPABILITY];
+    this.deviceConfig = config;
     this.powerOn();
   }
 
@@ -129,7 +136,10 @@ export class VirtioPciDevice extends PciDevice {
   private barRead(offset: number, data: Uint8Array): void {
     if (offset < Bar0.COMMON + COMMON_CONFIG_SIZE) return this.common.read(offset - Bar0.COMMON, data);
     data.fill(0);
-    if (offset >= Bar0.ISR && offset < Bar0.ISR + Bar0.ISR_SIZE) {
+    if (offset >= Bar0.DEVICE && offset < Bar0.ISR) {
+      const at = offset - Bar0.DEVICE;
+      data.set(this.deviceConfig.subarray(at, at + data.length));
+    } else if (offset >= Bar0.ISR && offset < Bar0.ISR + Bar0.ISR_SIZE) {
       if (offset === Bar0.ISR) data[0] = this.takeIsr();
     } else if (offset >= Bar0.MSIX_TABLE && offset < Bar0.MSIX_PBA) {
       this.msix.tableRead(offset - Bar0.MSIX_TABLE, data);

@@ -1,13 +1,79 @@
-/** The virtio devices a machine can have, by DeviceSpec kind. */
+/**
+ * The virtio devices a machine can have, by DeviceSpec kind, and what each
+ * needs at the three places a device comes to life: the build (main
+ * thread: open what it uses), every thread's transport (what it shows the
+ * driver), and its I/O thread (the device itself).
+ */
+import { openRawImage, RawImage, type OpenedImage } from '../disk/raw-image.js';
+import type { DeviceSpec } from '../registry.js';
+import { BLK_QUEUE_SIZES, blkInfo, checkBlkId, VirtioBlk, type BlkOptions } from './blk.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { RNG_INFO, VirtioRng } from './rng.js';
 
-export const virtioDevices = {
-  'virtio-rng': { info: RNG_INFO, create: (): VirtioDevice => new VirtioRng() },
-} satisfies Record<string, { info: VirtioDeviceInfo; create(): VirtioDevice }>;
+export type VirtioKind = 'virtio-rng' | 'virtio-blk';
+export type VirtioSpec = Extract<DeviceSpec, { kind: VirtioKind }>;
 
-export type VirtioKind = keyof typeof virtioDevices;
+interface VirtioKindEntry<S extends VirtioSpec> {
+  /** The same for every device of the kind: they size its shared state. */
+  queueSizes: readonly number[];
+  /** At build time: the spec with what the device's threads need; the fds it opens go to `own`, who closes them. */
+  prepare(spec: S, own: (fd: number) => void): S;
+  info(spec: S): VirtioDeviceInfo;
+  /** On the device's I/O thread; `report` hears what the device wants the user to know. */
+  create(spec: S, report: (message: string) => void): VirtioDevice;
+}
 
-export function isVirtioKind(kind: string): kind is VirtioKind {
-  return Object.hasOwn(virtioDevices, kind);
+type BlkSpec = Extract<DeviceSpec, { kind: 'virtio-blk' }>;
+
+function openedImage(spec: BlkSpec): OpenedImage {
+  if (spec.image === undefined) throw new Error(`virtio-blk '${spec.path}': the image is not open yet: the builder opens it`);
+  return spec.image;
+}
+
+function blkOptions(spec: BlkSpec): BlkOptions {
+  return { readOnly: spec.readOnly ?? false, id: spec.id ?? openedImage(spec).fileId };
+}
+
+const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K }>> } = {
+  'virtio-rng': {
+    queueSizes: RNG_INFO.queueSizes,
+    prepare: (spec) => spec,
+    info: () => RNG_INFO,
+    create: () => new VirtioRng(),
+  },
+  'virtio-blk': {
+    queueSizes: BLK_QUEUE_SIZES,
+    prepare: (spec, own) => {
+      if (spec.id !== undefined) checkBlkId(spec.id);
+      const image = openRawImage(spec.path, spec.readOnly ?? false);
+      own(image.fd);
+      return { ...spec, image };
+    },
+    info: (spec) => blkInfo(openedImage(spec).size, blkOptions(spec)),
+    create: (spec, report) => new VirtioBlk(new RawImage(openedImage(spec).fd, openedImage(spec).size), blkOptions(spec), report),
+  },
+};
+
+function kindOf<S extends VirtioSpec>(spec: S): VirtioKindEntry<S> {
+  return kinds[spec.kind] as unknown as VirtioKindEntry<S>;
+}
+
+export function isVirtioSpec(spec: DeviceSpec): spec is VirtioSpec {
+  return Object.hasOwn(kinds, spec.kind);
+}
+
+export function virtioQueueSizes(kind: VirtioKind): readonly number[] {
+  return kinds[kind].queueSizes;
+}
+
+export function prepareVirtioSpec<S extends VirtioSpec>(spec: S, own: (fd: number) => void): S {
+  return kindOf(spec).prepare(spec, own);
+}
+
+export function virtioInfo(spec: VirtioSpec): VirtioDeviceInfo {
+  return kindOf(spec).info(spec);
+}
+
+export function createVirtioDevice(spec: VirtioSpec, report: (message: string) => void): VirtioDevice {
+  return kindOf(spec).create(spec, report);
 }

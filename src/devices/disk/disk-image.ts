@@ -1,0 +1,18 @@
+/**
+ * What a block device needs of its backing store: bytes at offsets, read
+ * and written synchronously (the device's I/O thread is its own, so
+ * blocking it holds up no vCPU). A failure throws; the device turns it
+ * into an I/O error for the guest.
+ */
+export interface DiskImage {
+  /** Size in bytes. */
+  readonly size: number;
+  /** Fills `into` from `offset`, all of it or throws. */
+  read(into: Uint8Array, offset: number): void;
+  /** Writes all of `from` at `offset`, or throws. */
+  write(from: Uint8Array, offset: number): void;
+  /** Makes what was written durable (fdatasync). */
+  flush(): void;
+  /** Zeroes [offset, offset + length); with `deallocate` the host may free the space. */
+  zero(offset: number, length: number, deallocate: boolean): void;
+}
