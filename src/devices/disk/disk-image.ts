@@ -5,7 +5,7 @@
  * into an I/O error for the guest.
  */
 export interface DiskImage {
-  /** Size in bytes. */
+  /** Size in bytes, a whole number of 512-byte sectors. */
   readonly size: number;
   /** Fills `into` from `offset`, all of it or throws. */
   read(into: Uint8Array, offset: number): void;
