@@ -32,24 +32,16 @@ export const bitCount: InstructionDef[] = [
       ctx.setFlags(ARITH_FLAGS, src === 0n ? Flag.ZF : 0n);
     },
   },
-  {
-    mnemonic: 'lzcnt', map: '0f', opcode: 0xbd, prefix: 0xf3, modrm: true,
-    execute(ctx, insn) {
-      const bits = insn.operandSize * 8;
-      const src = readRm(ctx, insn, insn.operandSize);
-      const result = leadingZeros(src, bits);
-      ctx.setGpr(insn.modrm!.reg, insn.operandSize, result);
-      ctx.setFlags(Flag.CF | Flag.ZF, (src === 0n ? Flag.CF : 0n) | (result === 0n ? Flag.ZF : 0n));
-    },
-  },
-  {
-    mnemonic: 'tzcnt', map: '0f', opcode: 0xbc, prefix: 0xf3, modrm: true,
-    execute(ctx, insn) {
-      const bits = insn.operandSize * 8;
-      const src = readRm(ctx, insn, insn.operandSize);
-      const result = trailingZeros(src, bits);
-      ctx.setGpr(insn.modrm!.reg, insn.operandSize, result);
-      ctx.setFlags(Flag.CF | Flag.ZF, (src === 0n ? Flag.CF : 0n) | (result === 0n ? Flag.ZF : 0n));
-    },
-  },
+  ...([['lzcnt', 0xbd, leadingZeros], ['tzcnt', 0xbc, trailingZeros]] as const).map(
+    ([mnemonic, opcode, count]): InstructionDef => ({
+      mnemonic, map: '0f', opcode, prefix: 0xf3, modrm: true,
+      execute(ctx, insn) {
+        const src = readRm(ctx, insn, insn.operandSize);
+        const result = count(src, insn.operandSize * 8);
+        ctx.setGpr(insn.modrm!.reg, insn.operandSize, result);
+        // CF: the source was zero; ZF: the count is zero. The other flags are undefined.
+        ctx.setFlags(Flag.CF | Flag.ZF, (src === 0n ? Flag.CF : 0n) | (result === 0n ? Flag.ZF : 0n));
+      },
+    }),
+  ),
 ];
