@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { attachConsole } from '../../src/console/attach-console.js';
 import { parseConsoleMode } from '../../src/console/console-mode.js';
 import { serialInputOf } from '../../src/console/serial-input.js';
@@ -23,6 +24,9 @@ const LOAD_ADDRESS = 0x7c00;
 const EOT = 0x04;
 /** The guest writes 0x22 to the debug-exit port once it has received EOT. */
 const EOT_STATUS = (0x22 << 1) | 1;
+
+/** The shared 8259 set-up, included by absolute path: the guest is assembled from a temporary folder. */
+const PIC_SETUP = fileURLToPath(new URL('../../../test/guests/lib/pic8259.inc', import.meta.url));
 
 // Real mode: IRQ 4 is vector 0x24 after the PIC remap; only it is unmasked.
 // The UART gets 8N1, FIFOs with a 14-byte trigger (so short input arrives as
@@ -39,24 +43,9 @@ _start:
     mov %ax, %ds
     movw $irq4, IRQ4_VECTOR * 4
     movw %ax, IRQ4_VECTOR * 4 + 2
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
     mov $0x20, %al
-    out %al, $0x21
-    mov $0x28, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
-    mov $0xef, %al
-    out %al, $0x21
-    mov $0xff, %al
-    out %al, $0xa1
+    mov $0xef, %ah
+    call pic_setup
 
     mov $COM1 + 3, %dx
     mov $0x03, %al
@@ -111,6 +100,8 @@ irq4:
     pop %dx
     pop %ax
     iret
+
+    .include "${PIC_SETUP}"
 
 done: .byte 0
 ready: .asciz "ready\\n"

@@ -14,26 +14,9 @@ _start:
     movw $irq0, IRQ0_VECTOR * 4       # IVT entry: offset,
     movw %ax, IRQ0_VECTOR * 4 + 2     # segment 0 (this code runs with CS=0)
 
-    # 8259 PICs: ICW1 (edge, cascade, ICW4 follows), ICW2 (vector base),
-    # ICW3 (slave on IRQ2), ICW4 (8086 mode), then the interrupt masks.
-    mov $0x11, %al
-    out %al, $0x20
-    out %al, $0xa0
     mov $IRQ0_VECTOR, %al
-    out %al, $0x21
-    mov $IRQ0_VECTOR + 8, %al
-    out %al, $0xa1
-    mov $0x04, %al
-    out %al, $0x21
-    mov $0x02, %al
-    out %al, $0xa1
-    mov $0x01, %al
-    out %al, $0x21
-    out %al, $0xa1
-    mov $0xfe, %al               # master: only IRQ0
-    out %al, $0x21
-    mov $0xff, %al               # slave: nothing
-    out %al, $0xa1
+    mov $0xfe, %ah               # only IRQ0
+    call pic_setup
 
     # PIT channel 0: lobyte/hibyte access, mode 2 (rate generator).
     mov $0x34, %al
@@ -70,6 +53,7 @@ irq0:
     pop %ax
     iret
 
+    .include "lib/pic8259.inc"
     .include "lib/serial.inc"
 
 ticks: .word 0

@@ -35,91 +35,30 @@
 _start:
     cli
     mov $FUNCTION, %r15
-    movw $6, 4(%r15)               # command: memory decoding, bus mastering
-    mov 0x10(%r15), %r14d          # BAR0
-    and $0xfffffff0, %r14d
-
-    xor %r13, %r13                 # common configuration
-    xor %r12, %r12                 # notify base
-    xor %r10, %r10                 # device configuration
-    movzbl 0x34(%r15), %eax
-caps:
-    test %eax, %eax
-    jz caps_done
-    lea (%r15,%rax), %rdi
-    cmpb $9, (%rdi)                # vendor-specific: a virtio structure
-    jne next_cap
-    movzbl 3(%rdi), %ecx           # cfg_type
-    mov 8(%rdi), %edx              # offset in the BAR
-    lea (%r14,%rdx), %rdx
-    cmp $1, %ecx
-    jne 1f
-    mov %rdx, %r13
-    jmp next_cap
-1:  cmp $4, %ecx
-    jne 2f
-    mov %rdx, %r10
-    jmp next_cap
-2:  cmp $2, %ecx
-    jne next_cap
-    mov %rdx, %r12
-    mov 16(%rdi), %r11d            # notify_off_multiplier
-next_cap:
-    movzbl 1(%rdi), %eax
-    jmp caps
-caps_done:
+    call virtio_find
     lea no_caps(%rip), %rsi
     test %r13, %r13
     jz fail
     test %r12, %r12
     jz fail
-    test %r10, %r10
+    test %r8, %r8
     jz fail
 
-    mov 4(%r10), %eax              # capacity, high half
+    mov 4(%r8), %eax               # capacity, high half
     shl $32, %rax
-    mov (%r10), %ecx               # low half
+    mov (%r8), %ecx                # low half
     or %rcx, %rax
     mov %rax, %rbp
     lea capacity(%rip), %rsi
     call show64
     call newline
 
-    movb $0, 0x14(%r13)            # reset
-3:  cmpb $0, 0x14(%r13)
-    jne 3b
-    movb $1, 0x14(%r13)            # ACKNOWLEDGE
-    movb $3, 0x14(%r13)            # DRIVER
-    movl $0, 0x00(%r13)            # device_feature_select: bits 0-31
-    mov 0x04(%r13), %eax
+    mov $0x200, %eax               # VIRTIO_BLK_F_FLUSH
     lea no_flush(%rip), %rsi
-    test $0x200, %eax              # VIRTIO_BLK_F_FLUSH
-    jz fail
-    movl $0, 0x08(%r13)
-    movl $0x200, 0x0c(%r13)
-    movl $1, 0x08(%r13)
-    movl $1, 0x0c(%r13)            # VIRTIO_F_VERSION_1
-    movb $0x0b, 0x14(%r13)         # FEATURES_OK
-    movzbl 0x14(%r13), %eax
-    lea features_refused(%rip), %rsi
-    test $8, %eax
-    jz fail
-
-    movw $0, 0x16(%r13)            # queue_select
-    movw $QSIZE, 0x18(%r13)
-    movl $DESC, 0x20(%r13)
-    movl $0, 0x24(%r13)
-    movl $AVAIL, 0x28(%r13)
-    movl $0, 0x2c(%r13)
-    movl $USED, 0x30(%r13)
-    movl $0, 0x34(%r13)
+    call virtio_negotiate
     mov $AVAIL, %rax
     movw $1, (%rax)                # VIRTQ_AVAIL_F_NO_INTERRUPT: this driver polls
-    movzwl 0x1e(%r13), %eax        # queue_notify_off
-    imul %r11d, %eax
-    add %rax, %r12                 # queue 0's notify address
-    movw $1, 0x1c(%r13)            # queue_enable
-    movb $0x0f, 0x14(%r13)         # DRIVER_OK
+    call virtio_start
 
     mov $T_GET_ID, %eax
     xor %ebx, %ebx
@@ -236,24 +175,12 @@ show_status:
     call show32
     jmp newline
 
-fail:
-    push %rsi
-    lea failed(%rip), %rsi
-    call puts
-    pop %rsi
-    call puts
-    call newline
-    mov $1, %al
-    out %al, $0xf4
-    hlt
-
+    .include "lib/virtio-pci.inc"
     .include "lib/serial.inc"
     .include "lib/serial-hex64.inc"
 
-failed: .asciz "fail: "
 no_caps: .asciz "no common, notify or device capability"
 no_flush: .asciz "no VIRTIO_BLK_F_FLUSH"
-features_refused: .asciz "FEATURES_OK refused"
 no_answer: .asciz "no answer"
 capacity: .asciz "capacity="
 id: .asciz "id="

@@ -38,9 +38,8 @@ _start:
     movl $0x1ff, 0xf0(%rax)        # spurious vector register: APIC on
 
     mov $FUNCTION, %r15
-    movw $6, 4(%r15)               # command: memory decoding, bus mastering
-    mov 0x10(%r15), %r14d          # BAR0
-    and $0xfffffff0, %r14d
+    call virtio_find
+    mov %r9, isr(%rip)
 
     # The I/O APIC input of INTA#: vector INTX_VECTOR, level-triggered, active low, to APIC 0.
     movzbl 0x3c(%r15), %ecx        # interrupt line
@@ -52,39 +51,6 @@ _start:
     mov %edx, (%rax)
     movl $(0xa000 | INTX_VECTOR), 0x10(%rax)
 
-    xor %r13, %r13                 # common configuration
-    xor %r12, %r12                 # notify base
-    xor %r10, %r10                 # MSI-X capability
-    movzbl 0x34(%r15), %eax
-caps:
-    test %eax, %eax
-    jz caps_done
-    lea (%r15,%rax), %rdi
-    cmpb $0x11, (%rdi)
-    jne 1f
-    mov %rdi, %r10
-    jmp next_cap
-1:  cmpb $9, (%rdi)                # vendor-specific: a virtio structure
-    jne next_cap
-    movzbl 3(%rdi), %ecx           # cfg_type
-    mov 8(%rdi), %edx              # offset in the BAR
-    lea (%r14,%rdx), %rdx
-    cmp $1, %ecx
-    jne 2f
-    mov %rdx, %r13
-    jmp next_cap
-2:  cmp $3, %ecx
-    jne 3f
-    mov %rdx, isr(%rip)
-    jmp next_cap
-3:  cmp $2, %ecx
-    jne next_cap
-    mov %rdx, %r12
-    mov 16(%rdi), %r11d            # notify_off_multiplier
-next_cap:
-    movzbl 1(%rdi), %eax
-    jmp caps
-caps_done:
     lea no_caps(%rip), %rsi
     test %r13, %r13
     jz fail
@@ -92,42 +58,12 @@ caps_done:
     jz fail
     test %r10, %r10
     jz fail
-    cmpq $0, isr(%rip)
-    je fail
-
-    movb $0, 0x14(%r13)            # reset
-4:  cmpb $0, 0x14(%r13)
-    jne 4b
-    movb $1, 0x14(%r13)            # ACKNOWLEDGE
-    movb $3, 0x14(%r13)            # DRIVER
-    movl $1, 0x00(%r13)            # device_feature_select: bits 32-63
-    mov 0x04(%r13), %eax
-    lea no_version_1(%rip), %rsi
-    test $1, %eax
-    jz fail
-    movl $1, 0x08(%r13)
-    movl $1, 0x0c(%r13)            # VIRTIO_F_VERSION_1
-    movl $0, 0x08(%r13)
-    movl $0, 0x0c(%r13)
-    movb $0x0b, 0x14(%r13)         # FEATURES_OK
-    movzbl 0x14(%r13), %eax
-    lea features_refused(%rip), %rsi
-    test $8, %eax
+    test %r9, %r9
     jz fail
 
-    movw $0, 0x16(%r13)            # queue_select
-    movw $QSIZE, 0x18(%r13)
-    movl $DESC, 0x20(%r13)
-    movl $0, 0x24(%r13)
-    movl $AVAIL, 0x28(%r13)
-    movl $0, 0x2c(%r13)
-    movl $USED, 0x30(%r13)
-    movl $0, 0x34(%r13)
-    movzwl 0x1e(%r13), %eax        # queue_notify_off
-    imul %r11d, %eax
-    add %rax, %r12                 # queue 0's notify address
-    movw $1, 0x1c(%r13)            # queue_enable
-    movb $0x0f, 0x14(%r13)         # DRIVER_OK
+    xor %eax, %eax                 # VIRTIO_F_VERSION_1 alone
+    call virtio_negotiate
+    call virtio_start
 
     xor %ebx, %ebx
     call request
@@ -253,17 +189,7 @@ set_gate:
     movl $0, 12(%rdi)
     ret
 
-fail:
-    push %rsi
-    lea failed(%rip), %rsi
-    call puts
-    pop %rsi
-    call puts
-    call newline
-    mov $1, %al
-    out %al, $0xf4
-    hlt
-
+    .include "lib/virtio-pci.inc"
     .include "lib/serial.inc"
     .include "lib/serial-hex64.inc"
 
@@ -275,10 +201,7 @@ isr: .quad 0
 intx_isr: .long 0
 intx_count: .long 0
 msi_count: .long 0
-failed: .asciz "fail: "
 no_caps: .asciz "no MSI-X, common, notify or ISR capability"
-no_version_1: .asciz "no VIRTIO_F_VERSION_1"
-features_refused: .asciz "FEATURES_OK refused"
 no_vector: .asciz "queue_msix_vector refused"
 no_interrupt: .asciz "no interrupt"
 intx: .asciz "intx isr="
