@@ -11,6 +11,8 @@ import type { StructType } from './struct.js';
 
 export const MP_STATE_RUNNABLE = 0;
 export const MP_STATE_UNINITIALIZED = 1;
+export const MP_STATE_INIT_RECEIVED = 2;
+export const MP_STATE_HALTED = 3;
 
 export class VcpuFd {
   private mapping?: Mapping;

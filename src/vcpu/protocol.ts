@@ -35,8 +35,14 @@ export interface VcpuWorkerData {
   assistLock: SharedArrayBuffer;
 }
 
-export const Control = { REQUEST: 0, STATE: 1, KICK: 2 } as const;
-export const CONTROL_SLOTS = 3;
+export const Control = { REQUEST: 0, STATE: 1, KICK: 2, PROBE: 3, STUCK: 4 } as const;
+export const CONTROL_SLOTS = 5;
+/**
+ * Control[PROBE]: the main thread sets it to 1 (then kicks) to ask whether the vCPU can
+ * still wake; the worker answers in Control[STUCK]: 1 when it is halted with interrupts
+ * off or waits for a SIPI, 0 otherwise, and clears PROBE.
+ */
+export const Probe = { NONE: 0, ASKED: 1 } as const;
 /** Control[KICK]: 0 idle, 1 the main thread is signalling the worker, -1 the worker thread is gone. */
 export const Kick = { IDLE: 0, SIGNALLING: 1, CLOSED: -1 } as const;
 export const Request = { RUN: 0, PAUSE: 1, STOP: 2 } as const;

@@ -11,7 +11,8 @@ import type { VcpuFd } from '../kvm/vcpu.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { ExitStatus, type VmStop } from '../vmm/stop.js';
 import { formatRegisters, hexBytes } from './cpu-report.js';
-import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Request, State } from './protocol.js';
+import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Probe, Request, State } from './protocol.js';
+import { MP_STATE_HALTED, MP_STATE_INIT_RECEIVED, MP_STATE_UNINITIALIZED } from '../kvm/vcpu.js';
 import { assistInstruction } from '../arch/x86/emulator/assist.js';
 import { CpuContext, GuestFault } from '../arch/x86/emulator/cpu-context.js';
 import { mnemonicSlot } from '../arch/x86/emulator/mnemonics.js';
@@ -22,6 +23,7 @@ import { cpuMode } from './cpu-report.js';
 
 const EINTR = constants.errno.EINTR;
 const EAGAIN = constants.errno.EAGAIN;
+const RFLAGS_IF = 1n << 9n;
 const KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES = 1n;
 
 export interface VcpuLoopOptions {
@@ -74,6 +76,7 @@ export class VcpuLoop {
           // A kick: clear immediate_exit before looking at the request, so a kick
           // that lands after this point still stops the next KVM_RUN.
           run.immediateExit = false;
+          if (Atomics.load(control, Control.PROBE) === Probe.ASKED) this.answerProbe();
           continue;
         }
         this.requestStop({ kind: 'guest-error', exitCode: ExitStatus.ERROR, message: `KVM_RUN failed: errno ${-r}` });
@@ -95,6 +98,17 @@ export class VcpuLoop {
     Atomics.store(control, Control.STATE, State.STOPPED);
     Atomics.notify(control, Control.STATE);
     return this.stop;
+  }
+
+  /** Says whether this vCPU can never run again by itself: halted with IF clear, or waiting for a SIPI. */
+  private answerProbe(): void {
+    const { vcpu, control } = this.o;
+    const mp = vcpu.getMpState();
+    const stuck = mp === MP_STATE_UNINITIALIZED || mp === MP_STATE_INIT_RECEIVED ||
+      (mp === MP_STATE_HALTED && (vcpu.getRegs().rflags & RFLAGS_IF) === 0n);
+    Atomics.store(control, Control.STUCK, stuck ? 1 : 0);
+    Atomics.store(control, Control.PROBE, Probe.NONE);
+    Atomics.notify(control, Control.PROBE);
   }
 
   private waitWhilePaused(): void {

@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { pthreadKill } from '../kvm/libc.js';
 import type { KvmRun } from '../kvm/kvm-run.js';
 import type { VmStop } from '../vmm/stop.js';
-import { Control, CONTROL_SLOTS, Kick, Request, State, STATS_SLOTS, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
+import { Control, CONTROL_SLOTS, Kick, MAX_EXIT_REASON, Probe, Request, State, STATS_SLOTS, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
 
 const KICK_SIGNAL = 'SIGUSR2';
 const SIGUSR2 = 12;
@@ -94,6 +94,22 @@ export class VcpuThread {
       Atomics.store(this.control, Control.KICK, Kick.IDLE);
       Atomics.notify(this.control, Control.KICK);
     }
+  }
+
+  /** Asks the worker whether its vCPU can still wake; resolves once it has answered (false if it did not). */
+  async probeStuck(timeoutMs: number): Promise<boolean> {
+    if (this.state !== State.RUNNING) return false;
+    Atomics.store(this.control, Control.PROBE, Probe.ASKED);
+    this.kick();
+    const answered = await Atomics.waitAsync(this.control, Control.PROBE, Probe.ASKED, timeoutMs).value;
+    return answered !== 'timed-out' && Atomics.load(this.control, Control.STUCK) === 1;
+  }
+
+  /** Exits taken so far (all reasons). */
+  get exitCount(): number {
+    let n = 0;
+    for (let reason = 0; reason < MAX_EXIT_REASON; reason++) n += this.stats[reason * 2];
+    return n;
   }
 
   async pause(): Promise<void> {

@@ -13,6 +13,7 @@ import { collectExitStats, type ExitStats } from '../vcpu/exit-stats.js';
 import { ConsoleOrder } from '../vcpu/console-order.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { describeMemoryMap, type MemoryMapEntry } from './memory-map.js';
+import { watchForStuckGuest } from './stuck-watch.js';
 import type { PciDevices } from './pci-setup.js';
 import { ExitStatus, type VmStop } from './stop.js';
 
@@ -49,6 +50,7 @@ export class Machine {
   private settle!: (stop: VmStop) => void;
   /** Settles once every vCPU thread has ended, after the first stop(). */
   private threadsEnded?: Promise<void>;
+  private stopStuckWatch?: () => void;
 
   constructor(readonly kvm: Kvm) {
     this.stopped = new Promise((resolve) => (this.settle = resolve));
@@ -82,6 +84,14 @@ export class Machine {
     const { memfd, memory } = this;
     if (memfd !== undefined && memory !== undefined) await this.pci?.start(memfd, memory.ram, (m) => this.deviceLog(m));
     await Promise.all(this.vcpus.map((v) => v.thread.start()));
+    this.stopStuckWatch = watchForStuckGuest(
+      this.vcpus.map((v) => v.thread),
+      () =>
+        void this.stop({
+          kind: 'guest-error', exitCode: ExitStatus.GUEST_ERROR,
+          message: 'every vCPU is halted with interrupts disabled (or waits for a start-up IPI): the guest can never run again',
+        }),
+    );
   }
 
   /** Resolves with how the VM ended. */
@@ -113,6 +123,7 @@ export class Machine {
       this.outcome = outcome;
       this.settle(outcome);
     }
+    this.stopStuckWatch?.();
     if (this.current !== 'stopped' && this.current !== 'destroyed') {
       this.current = 'stopped';
       this.threadsEnded = Promise.all(this.vcpus.map((v) => v.thread.stop())).then(() => {
