@@ -20,7 +20,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { AssemblerError } from '../src/tools/assembler.js';
 import { MULTIBOOT_STATUS, RAW_STATUS, writeBootGuest, type BootGuest } from './lib/boot-guest.js';
 import { compileLauncher } from './lib/boot-launcher.js';
@@ -31,9 +30,9 @@ import { bootBenchJson, bootBenchTable, type BootRow, type LinuxOutcome } from '
 import { RunFailure, timeSpawn, whyNot, type Contender } from './lib/boot-spawn.js';
 import { BenchSetupError } from './lib/c-loop.js';
 import { hostInfo, type HostInfo } from './lib/host.js';
+import { parseBenchOptions, positiveNumber, UsageError } from './lib/options.js';
 import { median } from './lib/sample.js';
 
-class UsageError extends Error {}
 
 const CLI = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
 const HARDWARE_BACKENDS = ['kvm_intel', 'kvm_amd'];
@@ -56,25 +55,14 @@ const OPTIONS = {
   'linux-timeout': { type: 'string', default: '300' },
 } as const;
 
-function positiveInteger(text: string, name: string): number {
-  const n = Number(text);
-  if (!(n > 0 && Number.isSafeInteger(n))) throw new UsageError(`--${name} must be a positive integer, got '${text}'`);
-  return n;
-}
-
 function parseOptions(argv: string[]): Options {
-  let values;
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseBenchOptions(argv, OPTIONS);
   return {
     json: values.json,
-    runs: positiveInteger(values.runs, 'runs'),
+    runs: positiveNumber(values.runs, 'runs', true),
     linux: values.linux,
-    linuxRuns: positiveInteger(values['linux-runs'], 'linux-runs'),
-    linuxTimeoutMs: positiveInteger(values['linux-timeout'], 'linux-timeout') * 1000,
+    linuxRuns: positiveNumber(values['linux-runs'], 'linux-runs', true),
+    linuxTimeoutMs: positiveNumber(values['linux-timeout'], 'linux-timeout', true) * 1000,
   };
 }
 

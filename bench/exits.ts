@@ -12,15 +12,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BenchSetupError, compileCLoop } from './lib/c-loop.js';
 import { compareExits, type ComparisonResult } from './lib/exit-comparison.js';
 import { exitBenchJson, exitBenchTable } from './lib/exit-report.js';
 import { assembleExitGuest, type Privilege } from './lib/exit-machine.js';
 import { hostInfo } from './lib/host.js';
+import { parseBenchOptions, positiveNumber, UsageError } from './lib/options.js';
 import { AssemblerError } from '../src/tools/assembler.js';
 
-class UsageError extends Error {}
 
 interface Options {
   json: boolean;
@@ -28,12 +27,6 @@ interface Options {
   seconds: number;
   iterations?: number;
   privileges: Privilege[];
-}
-
-function positive(text: string, name: string, integer: boolean): number {
-  const n = Number(text);
-  if (!(n > 0) || (integer && !Number.isSafeInteger(n))) throw new UsageError(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got '${text}'`);
-  return n;
 }
 
 const OPTIONS = {
@@ -45,20 +38,15 @@ const OPTIONS = {
 } as const;
 
 function parseOptions(argv: string[]): Options {
-  let values;
-  try {
-    values = parseArgs({ args: argv, options: OPTIONS }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
+  const values = parseBenchOptions(argv, OPTIONS);
   const modes: Record<string, Privilege[]> = { cpl0: ['cpl0'], cpl3: ['cpl3'], both: ['cpl0', 'cpl3'] };
   const privileges = modes[values.mode];
   if (!privileges) throw new UsageError(`--mode must be cpl0, cpl3 or both, got '${values.mode}'`);
   return {
     json: values.json,
-    runs: positive(values.runs, 'runs', true),
-    seconds: positive(values.seconds, 'seconds', false),
-    iterations: values.iterations === undefined ? undefined : positive(values.iterations, 'iterations', true),
+    runs: positiveNumber(values.runs, 'runs', true),
+    seconds: positiveNumber(values.seconds, 'seconds', false),
+    iterations: values.iterations === undefined ? undefined : positiveNumber(values.iterations, 'iterations', true),
     privileges,
   };
 }
