@@ -5,8 +5,7 @@
 import { Cap, requiredCaps, type CapName } from './capabilities.js';
 import * as ioc from './ioctls.js';
 import { close, ioctlBuffer, ioctlValue, open, O_RDWR } from './libc.js';
-import { kvmCpuid2Header, kvmCpuidEntry2, kvmMsrListHeader, type CpuidEntry } from './structs.js';
-import { SystemError } from './errors.js';
+import { kvmCpuid2Header, kvmCpuidEntry2, type CpuidEntry } from './structs.js';
 import { VmFd } from './vm.js';
 
 export const KVM_API_VERSION = 12;
@@ -66,26 +65,6 @@ export class Kvm {
     ioctlBuffer(this.fd, ioc.KVM_GET_SUPPORTED_CPUID, buf, 'KVM_GET_SUPPORTED_CPUID');
     const { nent } = kvmCpuid2Header.decode(buf);
     return Array.from({ length: nent }, (_, i) => kvmCpuidEntry2.decode(buf, kvmCpuid2Header.size + i * kvmCpuidEntry2.size));
-  }
-
-  /** MSR indices KVM saves and restores for a vCPU. */
-  msrIndexList(): number[] {
-    let n = 512;
-    for (;;) {
-      const buf = kvmMsrListHeader.encode({ nmsrs: n }, kvmMsrListHeader.alloc(n * 4));
-      try {
-        ioctlBuffer(this.fd, ioc.KVM_GET_MSR_INDEX_LIST, buf, 'KVM_GET_MSR_INDEX_LIST');
-      } catch (e) {
-        if (e instanceof SystemError && e.code === 'E2BIG') {
-          n = kvmMsrListHeader.decode(buf).nmsrs;
-          continue;
-        }
-        throw e;
-      }
-      const count = kvmMsrListHeader.decode(buf).nmsrs;
-      const view = new DataView(buf.buffer, buf.byteOffset + kvmMsrListHeader.size);
-      return Array.from({ length: count }, (_, i) => view.getUint32(i * 4, true));
-    }
   }
 
   createVm(): VmFd {

@@ -49,7 +49,6 @@ export class VcpuFd {
   getSregs(): s.KvmSregs { return this.get(ioc.KVM_GET_SREGS, s.kvmSregs, 'KVM_GET_SREGS'); }
   setSregs(r: s.KvmSregs): void { this.set(ioc.KVM_SET_SREGS, s.kvmSregs, r, 'KVM_SET_SREGS'); }
   getFpu(): s.KvmFpu { return this.get(ioc.KVM_GET_FPU, s.kvmFpu, 'KVM_GET_FPU'); }
-  setFpu(f: s.KvmFpu): void { this.set(ioc.KVM_SET_FPU, s.kvmFpu, f, 'KVM_SET_FPU'); }
   getVcpuEvents(): s.KvmVcpuEvents { return this.get(ioc.KVM_GET_VCPU_EVENTS, s.kvmVcpuEvents, 'KVM_GET_VCPU_EVENTS'); }
   setVcpuEvents(e: s.KvmVcpuEvents): void { this.set(ioc.KVM_SET_VCPU_EVENTS, s.kvmVcpuEvents, e, 'KVM_SET_VCPU_EVENTS'); }
 

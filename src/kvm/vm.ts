@@ -6,7 +6,6 @@ import * as ioc from './ioctls.js';
 import { close, ioctlBuffer, ioctlValue } from './libc.js';
 import * as s from './structs.js';
 
-export const KVM_MEM_LOG_DIRTY_PAGES = 1;
 const KVM_IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
 const KVM_IOEVENTFD_FLAG_PIO = 1 << 1;
 const KVM_IOEVENTFD_FLAG_DEASSIGN = 1 << 2;
@@ -86,38 +85,6 @@ export class VmFd {
     const buf = s.kvmIrqRoutingHeader.encode({ nr: routes.length }, s.kvmIrqRoutingHeader.alloc(routes.length * size));
     routes.forEach((r, i) => s.kvmIrqRoutingEntry.encode({ ...r, flags: 0, pad: 0 }, buf, s.kvmIrqRoutingHeader.size + i * size));
     ioctlBuffer(this.fd, ioc.KVM_SET_GSI_ROUTING, buf, 'KVM_SET_GSI_ROUTING');
-  }
-
-  registerCoalescedMmio(addr: number, size: number, pio = false): void {
-    const buf = s.kvmCoalescedMmioZone.encode({ addr: BigInt(addr), size, pio: pio ? 1 : 0 });
-    ioctlBuffer(this.fd, ioc.KVM_REGISTER_COALESCED_MMIO, buf, 'KVM_REGISTER_COALESCED_MMIO');
-  }
-
-  getClock() {
-    const buf = s.kvmClockData.alloc();
-    ioctlBuffer(this.fd, ioc.KVM_GET_CLOCK, buf, 'KVM_GET_CLOCK');
-    return s.kvmClockData.decode(buf);
-  }
-
-  setClock(clock: bigint): void {
-    ioctlBuffer(this.fd, ioc.KVM_SET_CLOCK, s.kvmClockData.encode({ clock }), 'KVM_SET_CLOCK');
-  }
-
-  getIrqchip(chipId: number) {
-    const buf = s.kvmIrqchip.encode({ chip_id: chipId });
-    ioctlBuffer(this.fd, ioc.KVM_GET_IRQCHIP, buf, 'KVM_GET_IRQCHIP');
-    return s.kvmIrqchip.decode(buf);
-  }
-
-  getPit2() {
-    const buf = s.kvmPitState2.alloc();
-    ioctlBuffer(this.fd, ioc.KVM_GET_PIT2, buf, 'KVM_GET_PIT2');
-    return s.kvmPitState2.decode(buf);
-  }
-
-  signalMsi(addressLo: number, addressHi: number, data: number): void {
-    const buf = s.kvmMsi.encode({ address_lo: addressLo, address_hi: addressHi, data });
-    ioctlBuffer(this.fd, ioc.KVM_SIGNAL_MSI, buf, 'KVM_SIGNAL_MSI');
   }
 
   /** Creates vCPU `id` (its APIC id) and returns its fd. */
