@@ -2,8 +2,6 @@
  * Finds and downloads the guest's Debian packages with the host's own apt
  * (apt-cache for the candidate versions, `apt-get download` for the files),
  * so the mirror, proxy and release come from the host's apt configuration.
- * The kernel is reached through Debian's metapackage, whose dependency
- * names the current versioned kernel package.
  */
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -12,7 +10,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sha256Hex } from './sha256.js';
 
-export const KERNEL_METAPACKAGE = 'linux-image-cloud-amd64';
 export const BUSYBOX_PACKAGE = 'busybox-static';
 
 export interface AptPackage {
@@ -89,15 +86,6 @@ export async function aptCandidates(names: string[]): Promise<AptPackage[]> {
     if (!fields || !version || !Number.isFinite(size) || !sha256) throw new AptError(`apt has no downloadable version of ${name} (run apt-get update and try again)`);
     return { name, version, size, sha256, depends: dependencyNames(fields.get('Depends')) };
   });
-}
-
-/** The kernel package (linux-image-<release>) and busybox-static, as apt would install them today. */
-export async function resolveGuestPackages(): Promise<{ kernel: AptPackage; busybox: AptPackage }> {
-  const [meta] = await aptCandidates([KERNEL_METAPACKAGE]);
-  const kernelName = meta.depends.find((d) => /^linux-image-\d/.test(d));
-  if (kernelName === undefined) throw new AptError(`${KERNEL_METAPACKAGE} ${meta.version} depends on no linux-image-<version> package`);
-  const [kernel, busybox] = await aptCandidates([kernelName, BUSYBOX_PACKAGE]);
-  return { kernel, busybox };
 }
 
 function directoryBytes(dir: string): number {

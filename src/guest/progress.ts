@@ -34,3 +34,9 @@ export function stderrProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     },
   };
 }
+
+/** A size for progress lines: "12.3 MiB". */
+export const formatMiB = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Time since a performance.now() reading, for progress lines: "1.2 s". */
+export const secondsSince = (since: number): string => `${((performance.now() - since) / 1000).toFixed(1)} s`;

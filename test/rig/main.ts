@@ -1,0 +1,26 @@
+/**
+ * Runs one command in the test rig from the shell, in the current
+ * directory, as root:
+ *
+ *     node dist/test/rig/main.js [--timeout MIN] -- COMMAND [ARG...]
+ *
+ * Its output is streamed; its exit status becomes this program's.
+ */
+import { parseArgs } from 'node:util';
+import { stderrProgress } from '../../src/guest/progress.js';
+import { runInRig } from './rig.js';
+
+const { values, positionals } = parseArgs({ options: { timeout: { type: 'string', default: '30' } }, allowPositionals: true });
+const minutes = Number(values.timeout);
+if (positionals.length === 0 || !(minutes > 0)) {
+  console.error('usage: rig [--timeout MINUTES] -- COMMAND [ARG...]');
+  process.exit(2);
+}
+try {
+  const result = await runInRig({ argv: positionals, timeoutMs: minutes * 60_000, output: (chunk) => process.stdout.write(chunk), progress: stderrProgress() });
+  console.error(`rig: ${result.failure ?? `status ${result.status}`} (booted in ${((result.bootMs ?? 0) / 1000).toFixed(1)} s, ${(result.totalMs / 1000).toFixed(1)} s in all)`);
+  process.exitCode = result.status ?? 1;
+} catch (e) {
+  console.error(`rig: ${e instanceof Error ? e.message : String(e)}`);
+  process.exitCode = 2;
+}

@@ -1,0 +1,92 @@
+/**
+ * The test rig's machine: Debian's stock kernel (which has kvm_amd, 9p and
+ * the network drivers as modules) and an initramfs whose /init loads them,
+ * mounts the host's root file system (shared by QEMU over virtio-9p) and
+ * runs one job in it, chrooted, as root. See rig.ts for the QEMU side.
+ *
+ * The job is a directory on the host (under the cache): /init runs its
+ * job.sh with output going to its `output` file, which the host tails, and
+ * writes the exit status to its `status` file before powering off. Files,
+ * not the serial console, carry both: the console also has the firmware's
+ * and the kernel's messages and terminal escapes, and is kept apart as
+ * console.log, the report of a run that went wrong.
+ */
+import type { GuestRecipe } from '../../src/guest/initramfs-guest.js';
+
+export const JOB_PARAMETER = 'rig.job';
+
+/** Directories /init mounts afresh inside the chroot, so the job sees the rig's kernel, not the host's. */
+const CHROOT_MOUNTS = `
+mount -t proc proc /host/proc
+mount -t sysfs sysfs /host/sys
+mount -t devtmpfs devtmpfs /host/dev
+mkdir -p /host/dev/pts /host/dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
+ln -sf pts/ptmx /host/dev/ptmx
+mount -t tmpfs tmpfs /host/dev/shm
+mount -t tmpfs tmpfs /host/tmp
+mount -t tmpfs tmpfs /host/run
+ln -sf /proc/self/fd /host/dev/fd
+ln -sf /proc/self/fd/0 /host/dev/stdin
+ln -sf /proc/self/fd/1 /host/dev/stdout
+ln -sf /proc/self/fd/2 /host/dev/stderr`;
+
+export function renderRigInit(modules: string[]): string {
+  for (const path of modules) {
+    if (!/^\/[\w./+-]+$/.test(path)) throw new Error(`module path ${path} has characters /init does not quote`);
+  }
+  return `#!/bin/sh
+# tsvmm test rig: see test/rig/rig-machine.ts.
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+hostname tsvmm-rig
+ip link set lo up
+
+for module in ${modules.join(' ')}; do
+  insmod "$module" || echo "rig-init: could not load $module"
+done
+
+job=
+for word in $(cat /proc/cmdline); do
+  case "$word" in ${JOB_PARAMETER}=*) job=\${word#${JOB_PARAMETER}=} ;; esac
+done
+
+mkdir -p /host
+if [ -z "$job" ]; then
+  echo "rig-init: no ${JOB_PARAMETER}= on the command line"
+elif ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=524288 host /host; then
+  echo "rig-init: cannot mount the host's file system over 9p"
+else
+  ${CHROOT_MOUNTS.trim().split('\n').join('\n  ')}
+  echo "rig-init: running $job/job.sh"
+  chroot /host /bin/sh "$job/job.sh" </dev/null >"/host$job/output" 2>&1
+  echo $? >"/host$job/status"
+fi
+sync
+poweroff -f
+`;
+}
+
+export const RIG_MACHINE: GuestRecipe = {
+  name: 'test-rig',
+  version: 1,
+  // The stock kernel: the cloud kernel has no kvm_amd.
+  kernelMetapackage: 'linux-image-amd64',
+  modules: [
+    { name: 'kvm_amd' },
+    { name: 'virtio_pci', optional: true },
+    { name: '9pnet_virtio' },
+    { name: '9p' },
+    // What later tests need: taps, vhost, vsock, network namespaces joined by veth and bridges.
+    { name: 'tun' },
+    { name: 'vhost_net' },
+    { name: 'vhost_vsock' },
+    { name: 'vsock_loopback', optional: true },
+    { name: 'veth' },
+    { name: 'bridge' },
+  ],
+  init: renderRigInit,
+};

@@ -1,0 +1,176 @@
+/**
+ * The test rig: a QEMU machine whose CPU, emulated by TCG, has AMD-V
+ * (`-cpu EPYC,+svm,+npt`), so that the kernel inside loads kvm_amd and has
+ * a hardware-style /dev/kvm on any host, even one with no KVM at all. The
+ * host's root is shared into it over virtio-9p, so this checkout, Node and
+ * the guest cache are there at the same paths; a job runs as root in the
+ * current directory, its output streamed back and its exit status returned.
+ *
+ * Every instruction is translated: the rig is for correctness, never for
+ * timing. Every run is bounded: past its time limit QEMU is killed and the
+ * report says what the rig's kernel said last (a soft lockup makes that
+ * kernel panic, so a vCPU stuck in KVM_RUN ends the run at once, with the
+ * stuck task's stack in the report).
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheRoot } from '../../src/guest/guest-cache.js';
+import { ensureGuest, type BuiltGuest } from '../../src/guest/initramfs-guest.js';
+import type { Progress } from '../../src/guest/progress.js';
+import { JOB_PARAMETER, RIG_MACHINE } from './rig-machine.js';
+
+export const QEMU = 'qemu-system-x86_64';
+
+export class RigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RigError';
+  }
+}
+
+export interface RigJob {
+  argv: string[];
+  /** Defaults to process.cwd(). */
+  cwd?: string;
+  /** Set in the job's environment, besides PATH, HOME and the tsvmm cache variables, which are the host's. */
+  env?: Record<string, string>;
+  timeoutMs: number;
+  /** The job's stdout and stderr, as they arrive. */
+  output: (chunk: Buffer) => void;
+  progress?: Progress;
+}
+
+export interface RigResult {
+  /** The job's exit status; undefined when it did not finish. */
+  status?: number;
+  /** Why the job did not finish, with the rig kernel's last words. */
+  failure?: string;
+  /** Milliseconds from QEMU's start to the job's start and to the end. */
+  bootMs?: number;
+  totalMs: number;
+}
+
+/** Why the rig cannot run here, in one line that says what to install; undefined when it can. */
+export function rigUnavailableReason(): string | undefined {
+  const probe = spawnSync(QEMU, ['--version'], { encoding: 'utf8' });
+  if (probe.error) return `the test rig needs ${QEMU}: install it with \`apt-get install qemu-system-x86\``;
+  return undefined;
+}
+
+const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+
+/** Variables the job inherits from the host: where things are and where the caches live. */
+const INHERITED = ['PATH', 'HOME', 'TSVMM_CACHE_DIR', 'XDG_CACHE_HOME', 'TERM', 'CI'];
+
+function jobScript(job: RigJob): string {
+  const env: Record<string, string> = {};
+  for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  Object.assign(env, job.env);
+  return [
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
+    `cd ${quote(job.cwd ?? process.cwd())} || exit 125`,
+    `exec ${job.argv.map(quote).join(' ')}`,
+    '',
+  ].join('\n');
+}
+
+/** The last `lines` lines of a file, or '' when it is missing. */
+function tail(path: string, lines: number): string {
+  if (!existsSync(path)) return '';
+  return readFileSync(path, 'latin1').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '').split(/\r?\n/).filter((l) => l.trim() !== '').slice(-lines).join('\n');
+}
+
+/** Follows a file that another process appends to, handing new bytes to `sink`. */
+function follower(path: string, sink: (chunk: Buffer) => void): () => void {
+  let offset = 0;
+  const buffer = Buffer.alloc(1 << 16);
+  return () => {
+    if (!existsSync(path)) return;
+    const fd = openSync(path, 'r');
+    try {
+      for (;;) {
+        const n = readSync(fd, buffer, 0, buffer.length, offset);
+        if (n <= 0) break;
+        offset += n;
+        sink(Buffer.from(buffer.subarray(0, n)));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  };
+}
+
+export const ensureRigMachine = (progress?: Progress): Promise<BuiltGuest> => ensureGuest(RIG_MACHINE, { progress });
+
+/** Boots the rig, runs `job` in it and powers it off. */
+export async function runInRig(job: RigJob): Promise<RigResult> {
+  const unavailable = rigUnavailableReason();
+  if (unavailable) throw new RigError(unavailable);
+  const machine = await ensureRigMachine(job.progress);
+
+  const jobsDir = join(cacheRoot(), 'test-rig-jobs');
+  mkdirSync(jobsDir, { recursive: true });
+  const dir = mkdtempSync(join(jobsDir, 'job-'));
+  writeFileSync(join(dir, 'job.sh'), jobScript(job));
+  const consoleLog = join(dir, 'console.log');
+  const started = performance.now();
+  const qemu = spawn(
+    QEMU,
+    [
+      '-accel', 'tcg,thread=multi',
+      '-machine', 'q35',
+      '-cpu', 'EPYC,+svm,+npt',
+      '-smp', '2',
+      '-m', '8G',
+      '-nodefaults', '-nographic', '-no-reboot',
+      '-serial', `file:${consoleLog}`,
+      '-kernel', machine.kernel,
+      '-initrd', machine.initrd,
+      // A soft lockup panics the rig's kernel, and a panic ends QEMU (-no-reboot): a hang becomes a report.
+      '-append', `console=ttyS0 panic=-1 softlockup_panic=1 ${JOB_PARAMETER}=${dir}`,
+      '-virtfs', 'local,path=/,mount_tag=host,security_model=none,multidevs=remap',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let qemuErrors = '';
+  qemu.stderr.on('data', (d) => (qemuErrors += d));
+
+  let bootMs: number | undefined;
+  const follow = follower(join(dir, 'output'), (chunk) => {
+    bootMs ??= performance.now() - started;
+    job.output(chunk);
+  });
+  const poll = setInterval(follow, 100);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    qemu.kill('SIGKILL');
+  }, job.timeoutMs);
+  const exit = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    qemu.on('error', (error) => resolve({ code: null, error }));
+    qemu.on('close', (code) => resolve({ code }));
+  });
+  clearInterval(poll);
+  clearTimeout(timer);
+  follow();
+  const totalMs = performance.now() - started;
+
+  const statusFile = join(dir, 'status');
+  const status = existsSync(statusFile) ? Number(readFileSync(statusFile, 'utf8').trim()) : undefined;
+  let failure: string | undefined;
+  if (status === undefined) {
+    const why = timedOut
+      ? `the job did not finish in ${Math.round(job.timeoutMs / 1000)} s; QEMU was killed`
+      : exit.error
+        ? `${QEMU} could not start: ${exit.error.message}`
+        : `the rig stopped before the job finished (QEMU status ${exit.code}${qemuErrors.trim() ? `: ${qemuErrors.trim().split('\n').at(-1)}` : ''})`;
+    const said = tail(consoleLog, 40);
+    failure = `${why}.${said ? `\nThe rig's console, last lines:\n${said}` : ''}\n(kept in ${dir})`;
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { status, failure, bootMs, totalMs };
+}
+
+/** Whether `path` is a file of at least one byte: a cheap check that a cached part is there. */
