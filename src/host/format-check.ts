@@ -28,7 +28,7 @@ export function formatReport(report: HostReport): string {
   if (kvm.error) device.push(row('error', kvm.error));
   sections.push(device);
 
-  const backendLines = ['KVM backend', row('module', backend.module === null ? 'none' : `${backend.module} (${backend.kind})`)];
+  const backendLines = ['KVM backend', row('module', backend.module === null ? 'none' : `${backend.module} (${backend.kind === 'none' ? 'loaded, not bound' : backend.kind})`)];
   if (backend.nested !== undefined) backendLines.push(row('nested', backend.nested ? 'yes: runs inside another hypervisor' : 'no: runs on bare metal'));
   if (backend.offersNested !== undefined) backendLines.push(row('offers nested', yesNo(backend.offersNested)));
   backendLines.push(...wrap(backend.description, '  ', '  '));

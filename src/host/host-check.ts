@@ -86,9 +86,10 @@ function maxVcpus(facts: KvmFacts): { recommended: number; max: number } {
 function backendProblems(backend: KvmBackend): string[] {
   if (backend.kind === 'software') {
     return [
-      `KVM is a software backend (${backend.module}): Linux guests will stop early, because unmodified kernels run ` +
-        'instructions at CPL0 that the host\'s emulator cannot do (seen: fninit, int3, cmpxchg16b, xrstor); ' +
-        'bare-metal guests work, slowly while at CPL0.',
+      `KVM is a software backend (${backend.module}): a Linux kernel boots, slowly, with tsvmm's emulation assist ` +
+        'completing the instructions the host\'s emulator lacks (fninit, int3, cmpxchg16b, xrstor...), but its user space ' +
+        'cannot run: a SYSCALL from guest ring 3 reaches the guest kernel still in ring 3, so init dies on its first ' +
+        'system call. Bare-metal guests work, slowly while at CPL0. For Linux guests, use a host with hardware KVM.',
     ];
   }
   if (backend.kind === 'unknown' && backend.module !== null) {
@@ -98,6 +99,7 @@ function backendProblems(backend: KvmBackend): string[] {
 }
 
 function verdict(kvm: KvmStatus, backend: KvmBackend, usable: boolean): string {
+  if (backend.kind === 'none') return `KVM is not usable: ${backend.module} is loaded but did not bind, so there is no ${KVM_DEVICE}.`;
   if (!kvm.available) return `KVM is not usable: ${KVM_DEVICE} does not exist.`;
   if (!kvm.accessible) return `KVM is not usable: no permission on ${KVM_DEVICE}.`;
   if (kvm.error) return `KVM is not usable: ${KVM_DEVICE} could not be opened.`;

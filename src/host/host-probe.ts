@@ -26,6 +26,8 @@ export interface HostProbe {
   stat(path: string): FileStatus | undefined;
   /** Why this user cannot read and write the file (an errno name such as 'EACCES'), or undefined when it can. */
   readWriteDenied(path: string): string | undefined;
+  /** The kernel's log (what dmesg prints), or '' when it cannot be read. */
+  kernelLog(): string;
   /** Opens the KVM device and asks it; throws an Error with a one-line message when it cannot. */
   probeKvm(device: string): KvmFacts;
 }

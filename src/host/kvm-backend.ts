@@ -7,7 +7,8 @@ import type { HostProbe } from './host-probe.js';
 
 export const SYS_MODULE = '/sys/module';
 
-export type BackendKind = 'hardware' | 'software' | 'unknown';
+/** 'none': a vendor module is loaded but serves no /dev/kvm (it declined to bind). */
+export type BackendKind = 'hardware' | 'software' | 'unknown' | 'none';
 
 export interface KvmBackend {
   /** The vendor module ('kvm_intel', 'kvm_amd', 'kvm_pvm', ...), 'kvm' when only the core is loaded, null when there is no KVM module. */
@@ -35,11 +36,42 @@ const softwareBackends: Record<string, string> = {
     'and CPUID at CPL0 may return the host\'s values instead of those set with KVM_SET_CPUID2.',
 };
 
+/**
+ * A loaded vendor module registers the misc device "kvm" (/proc/misc lists
+ * it) unless it declined to; false only when /proc/misc says so.
+ */
+function kvmRegistered(host: HostProbe): boolean {
+  const misc = host.readText('/proc/misc');
+  return misc === undefined || /^\s*\d+ kvm$/m.test(misc);
+}
+
+/** The module loaded but did not bind: its own words from the kernel log, and what follows. */
+function unboundBackend(host: HostProbe, module: string): KvmBackend {
+  const tag = module.replaceAll('_', '-');
+  const said = host
+    .kernelLog()
+    .split('\n')
+    .filter((line) => line.includes(`${tag}:`) || line.includes(`${module}:`))
+    .at(-1)
+    ?.trim();
+  const sentences = [`${module} is loaded but serves no /dev/kvm (/proc/misc has no kvm entry)${said ? `; the kernel log says: "${said}"` : ''}.`];
+  if (said && /itself a kvm-pvm guest/.test(said)) {
+    sentences.push(
+      'This host\'s kernel is itself a guest of a PVM hypervisor, and PVM does not nest: there is no KVM of any kind here, and no setting inside this machine changes that. ' +
+        'Run tsvmm where /dev/kvm exists (a host with VT-x or AMD-V, or a VM whose hypervisor offers nested virtualization); ' +
+        'tsvmm\'s own end-to-end tests run in the test rig (QEMU\'s emulated AMD-V) on such a host.',
+    );
+  }
+  return { module, kind: 'none', description: sentences.join(' ') };
+}
+
 export function detectBackend(host: HostProbe, cpu: CpuInfo): KvmBackend {
   const modules = host.listDir(SYS_MODULE);
   const hardware = Object.keys(hardwareBackends).find((m) => modules.includes(m));
-  if (hardware) return hardwareBackend(host, hardware, cpu);
   const software = Object.keys(softwareBackends).find((m) => modules.includes(m));
+  const vendor = hardware ?? software;
+  if (vendor !== undefined && !kvmRegistered(host)) return unboundBackend(host, vendor);
+  if (hardware) return hardwareBackend(host, hardware, cpu);
   if (software) return { module: software, kind: 'software', description: softwareBackends[software] };
   const other = modules.find((m) => m.startsWith('kvm_'));
   if (other) {

@@ -38,6 +38,7 @@ export function inspectDevice(host: HostProbe, cpu: CpuInfo, backend: KvmBackend
 }
 
 function missingDeviceFix(cpu: CpuInfo, backend: KvmBackend): string {
+  if (backend.kind === 'none') return `${backend.module} is loaded but did not bind; "KVM backend" above says why and what to do`;
   if (backend.kind !== 'unknown') {
     return `KVM is loaded (${backend.module}), so the device is hidden from this process; in a container, pass it in (e.g. \`docker run --device /dev/kvm\`)`;
   }

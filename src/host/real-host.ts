@@ -2,7 +2,7 @@
  * The HostProbe of the machine tsvmm runs on: the real files and the real
  * /dev/kvm.
  */
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import { Kvm } from '../kvm/system.js';
 import type { HostProbe } from './host-probe.js';
 
@@ -41,6 +41,36 @@ export const realHost: HostProbe = {
     } catch (e) {
       return errorCode(e);
     }
+  },
+
+  kernelLog() {
+    // /dev/kmsg hands out one record per read ("level,seq,time,flags;text"), and EAGAIN once all are read.
+    let fd: number;
+    try {
+      fd = openSync('/dev/kmsg', constants.O_RDONLY | constants.O_NONBLOCK);
+    } catch {
+      return '';
+    }
+    const lines: string[] = [];
+    const record = Buffer.alloc(8192);
+    try {
+      for (;;) {
+        let n: number;
+        try {
+          n = readSync(fd, record, 0, record.length, null);
+        } catch (e) {
+          // EPIPE: a record was overwritten while we read; the next read goes on from the oldest one left.
+          if (errorCode(e) === 'EPIPE') continue;
+          break;
+        }
+        if (n <= 0) break;
+        const text = record.toString('utf8', 0, n);
+        lines.push(text.slice(text.indexOf(';') + 1).split('\n')[0]);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return lines.join('\n');
   },
 
   probeKvm(device) {

@@ -128,7 +128,7 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-kernel', machine.kernel,
       '-initrd', machine.initrd,
       // A soft lockup panics the rig's kernel, and a panic ends QEMU (-no-reboot): a hang becomes a report.
-      '-append', `console=ttyS0 panic=-1 softlockup_panic=1 ${JOB_PARAMETER}=${dir}`,
+      '-append', `console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 ${JOB_PARAMETER}=${dir}`,
       '-virtfs', 'local,path=/,mount_tag=host,security_model=none,multidevs=remap',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },

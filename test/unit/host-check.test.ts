@@ -29,7 +29,9 @@ const allCaps = (overrides: Partial<Record<CapName, number>> = {}): Record<CapNa
 interface FakeHost {
   cpuinfo: string;
   modules: string[];
-  /** Other readable files: module parameters, /etc/group. */
+  /** What dmesg would print. */
+  kernelLog?: string;
+  /** Other readable files: module parameters, /etc/group, /proc/misc. */
   files?: Record<string, string>;
   /** /dev/kvm; absent when undefined. */
   device?: FileStatus & { denied?: string };
@@ -44,6 +46,7 @@ function fakeHost(spec: FakeHost): HostProbe & { opened: number } {
   return {
     opened: 0,
     readText: (path) => files[path],
+    kernelLog: () => spec.kernelLog ?? '',
     listDir: (path) => (path === '/sys/module' ? spec.modules : []),
     stat: (path) => (path === '/dev/kvm' && spec.device ? { gid: spec.device.gid, mode: spec.device.mode } : undefined),
     readWriteDenied: (path) => (path === '/dev/kvm' ? spec.device?.denied : 'ENOENT'),
@@ -129,10 +132,30 @@ test('this host (no vmx/svm, kvm_pvm): software backend, usable, with a problem 
   assert.match(report.backend.description, /KVM_EXIT_INTERNAL_ERROR/);
   assert.match(report.backend.description, /CPUID at CPL0 may return the host's values/);
   assert.equal(report.problems.length, 1);
-  assert.match(report.problems[0], /software backend \(kvm_pvm\): Linux guests will stop early/);
-  assert.match(report.problems[0], /bare-metal guests work/);
+  assert.match(report.problems[0], /software backend \(kvm_pvm\): a Linux kernel boots, slowly, with tsvmm's emulation assist/);
+  assert.match(report.problems[0], /user space cannot run: a SYSCALL from guest ring 3 reaches the guest kernel still in ring 3/);
+  assert.match(report.problems[0], /Bare-metal guests work/);
   assert.equal(report.usable, true);
   assert.match(report.verdict, /^KVM is usable, with a software backend \(kvm_pvm\)/);
+});
+
+test('kvm_pvm loaded but not bound (the host is itself a PVM guest): no KVM, said in the module\'s own words, with what to do', () => {
+  const misc = '234 btrfs-control\n259 cpu_dma_latency\n200 tun\n';
+  const log = '[    0.161596] pvm-pv: PTI user page-table\nkvm-pvm: this kernel is itself a kvm-pvm guest; not binding\nother: line';
+  const report = checkHost(fakeHost({ cpuinfo: THIS_HOST, modules: ['kvm', 'kvm_pvm'], files: { '/proc/misc': misc }, kernelLog: log }));
+  assert.equal(report.backend.kind, 'none');
+  assert.equal(report.backend.module, 'kvm_pvm');
+  assert.match(report.backend.description, /^kvm_pvm is loaded but serves no \/dev\/kvm \(\/proc\/misc has no kvm entry\); the kernel log says: "kvm-pvm: this kernel is itself a kvm-pvm guest; not binding"/);
+  assert.match(report.backend.description, /PVM does not nest/);
+  assert.match(report.problems[0], /^\/dev\/kvm does not exist: kvm_pvm is loaded but did not bind; "KVM backend" above says why and what to do\.$/);
+  assert.doesNotMatch(report.problems.join(' '), /docker|container/);
+  assert.equal(report.usable, false);
+  assert.equal(report.verdict, 'KVM is not usable: kvm_pvm is loaded but did not bind, so there is no /dev/kvm.');
+  assert.match(formatReport(report), /^ {2}module +kvm_pvm \(loaded, not bound\)$/m);
+
+  // The same module with the device registered is the software backend.
+  const bound = checkHost(fakeHost({ cpuinfo: THIS_HOST, modules: ['kvm', 'kvm_pvm'], files: { '/proc/misc': `${misc}232 kvm\n` }, device: { gid: 0, mode: 0o600 } }));
+  assert.equal(bound.backend.kind, 'software');
 });
 
 test('no /dev/kvm: not usable, KVM is not opened, and the fix loads the module the CPU needs', () => {
