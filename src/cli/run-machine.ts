@@ -26,11 +26,18 @@ export interface RunFlags {
   linux?: boolean;
 }
 
-// Measured on kvm_pvm: a SYSCALL from guest ring 3 lands on the kernel's entry point still in ring 3,
-// so the kernel's entry code faults and the first process dies on its first system call.
-const SOFTWARE_BACKEND_USER_SPACE =
-  'the host KVM backend is a software one, and on it a system call from guest user space does not switch the vCPU ' +
-  'to ring 0: the first process dies on its first system call. The kernel itself booted; user space needs hardware KVM.';
+/** Addresses from here up are the kernel's half of a 4-level x86-64 address space. */
+const KERNEL_HALF = 0xffff_8000_0000_0000n;
+
+/**
+ * Why init died, when the kernel says it faulted in user mode at a kernel address on a software backend.
+ * Measured on kvm_pvm: a SYSCALL from guest ring 3 lands on the kernel's entry point still in ring 3,
+ * so the kernel's entry code faults in user mode and the first process dies on its first system call.
+ */
+const softwareBackendUserSpace = (ip: bigint): string =>
+  `init (pid 1) faulted in user mode at 0x${ip.toString(16)}, a kernel address: the host KVM backend is a software one, ` +
+  'and on it a system call from guest user space reaches the kernel\'s entry point without switching the vCPU to ring 0, ' +
+  'so the first process dies on its first system call. The kernel itself booted; user space needs hardware KVM.';
 
 type RunConfig = Omit<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
 
@@ -96,12 +103,17 @@ async function runOnce(
 /** Ends the run on a kernel panic; returns a getter for the default guest's command status. */
 function watchLinuxConsole(machine: Machine): () => number | undefined {
   let commandStatus: number | undefined;
+  let initFaultIp: bigint | undefined;
   const watch = new ConsoleWatch({
     commandExit: (status) => (commandStatus = status),
+    initFault: (ip) => (initFaultIp = ip),
     panic: (reason) =>
       void machine.stop({
         kind: 'guest-error', exitCode: ExitStatus.GUEST_PANIC, message: `the guest kernel panicked: ${reason}`,
-        report: machine.emulationAssist && /kill init/.test(reason) ? SOFTWARE_BACKEND_USER_SPACE : undefined,
+        report:
+          machine.emulationAssist && /kill init/.test(reason) && initFaultIp !== undefined && initFaultIp >= KERNEL_HALF
+            ? softwareBackendUserSpace(initFaultIp)
+            : undefined,
       }),
   });
   const sink = machine.console;

@@ -136,7 +136,7 @@ export class VcpuLoop {
         return this.requestStop({
           kind: 'triple-fault', exitCode: ExitStatus.TRIPLE_FAULT,
           message: 'the guest triple-faulted (a fault while delivering a double fault): the CPU shut down',
-          report: this.registerDump(),
+          report: this.shutdownRegisterDump(),
         });
       case ExitReason.SYSTEM_EVENT: return this.handleSystemEvent();
       case ExitReason.INTERNAL_ERROR: return this.handleInternalError();
@@ -274,6 +274,24 @@ export class VcpuLoop {
   private registerDump(): string {
     try {
       return formatRegisters(this.o.vcpu.getRegs(), this.o.vcpu.getSregs());
+    } catch (e) {
+      return `(registers unavailable: ${(e as Error).message})`;
+    }
+  }
+
+  /**
+   * KVM on AMD (SVM) resets the vCPU when it intercepts a shutdown, since the
+   * VMCB is undefined after one: the registers are then the reset state
+   * (CS:IP f000:fff0), not the guest's at the fault. Say so rather than dump them.
+   */
+  private shutdownRegisterDump(): string {
+    try {
+      const regs = this.o.vcpu.getRegs();
+      const sregs = this.o.vcpu.getSregs();
+      if (regs.rip === 0xfff0n && sregs.cs.selector === 0xf000 && sregs.cs.base === 0xffff0000n) {
+        return 'registers at the fault: lost (KVM has reset the vCPU, as it does at a shutdown on AMD; the guest\'s state before the fault is not kept)';
+      }
+      return formatRegisters(regs, sregs);
     } catch (e) {
       return `(registers unavailable: ${(e as Error).message})`;
     }

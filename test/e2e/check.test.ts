@@ -17,7 +17,7 @@ function cpuFlags(): Set<string> {
   return new Set(line?.split(':')[1].trim().split(/\s+/));
 }
 
-kvmTest('check --json describes this host: CPU, /dev/kvm, API version 12, capabilities, backend', async () => {
+kvmTest('check --json describes this host: CPU, /dev/kvm, API version 12, capabilities, backend', { perBackend: true }, async () => {
   const { status, stdout, stderr } = await runCli(['check', '--json']);
   assert.equal(stderr, '');
   assert.equal(status, 0);
@@ -51,7 +51,7 @@ kvmTest('check --json describes this host: CPU, /dev/kvm, API version 12, capabi
   assert.equal(report.usable, true);
 });
 
-kvmTest('check prints a readable report and exits 0 when KVM is usable', async () => {
+kvmTest('check prints a readable report and exits 0 when KVM is usable', { perBackend: true }, async () => {
   const { status, stdout, stderr } = await runCli(['check']);
   assert.equal(stderr, '');
   assert.equal(status, 0);

@@ -4,11 +4,10 @@
  * happened in one line on stderr and exits with a status that tells them apart.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ExitStatus } from '../../src/vmm/stop.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
@@ -22,20 +21,26 @@ function runLong(guest: string): Promise<CliResult> {
 
 kvmTest('a triple fault stops the VM with a one-line reason, a register dump and status 3', async () => {
   const r = await runLong('triple-fault.s');
-  assert.equal(r.status, ExitStatus.TRIPLE_FAULT, `status ${r.status}, stderr:\n${r.stderr}`);
+  assert.equal(r.status, 3, `status ${r.status}, stderr:\n${r.stderr}`);
   assert.equal(r.stdout, '');
   const [first, ...dump] = r.stderr.trimEnd().split('\n');
   assert.equal(first, 'tsvmm: the guest triple-faulted (a fault while delivering a double fault): the CPU shut down (vCPU 0)');
   const report = dump.join('\n');
-  assert.match(report, new RegExp(`rip=${hex16(ONE_MIB + 9)} `), 'RIP is at the DIV that started it');
-  assert.match(report, /cr0=[0-9a-f]{8} /);
-  assert.match(report, /idt=0000000000000000\/0000/);
+  if (/^registers at the fault: lost \(KVM has reset the vCPU/.test(report)) {
+    // KVM on AMD resets a vCPU at a shutdown: what the report must then say is that the state is gone.
+    assert.equal(readFileSync('/proc/cpuinfo', 'utf8').includes('AuthenticAMD'), true, 'only KVM on AMD loses the state');
+    assert.equal(dump.length, 1);
+  } else {
+    assert.match(report, new RegExp(`rip=${hex16(ONE_MIB + 9)} `), 'RIP is at the DIV that started it');
+    assert.match(report, /cr0=[0-9a-f]{8} /);
+    assert.match(report, /idt=0000000000000000\/0000/);
+  }
   assert.doesNotMatch(r.stderr, /^ {4}at /m);
 });
 
-kvmTest('an instruction no emulator can run stops the VM with KVM\'s internal error decoded and status 4', async () => {
+kvmTest('an instruction no emulator can run stops the VM with KVM\'s internal error decoded and status 4', { perBackend: true }, async () => {
   const r = await runLong('unemulated-instruction.s');
-  assert.equal(r.status, ExitStatus.INTERNAL_ERROR, `status ${r.status}, stderr:\n${r.stderr}`);
+  assert.equal(r.status, 4, `status ${r.status}, stderr:\n${r.stderr}`);
   assert.equal(r.stdout, '');
   const [first, ...details] = r.stderr.trimEnd().split('\n');
   assert.match(first, /^tsvmm: .*instruction.* \(vCPU 0\)$/);
@@ -48,9 +53,9 @@ kvmTest('an instruction no emulator can run stops the VM with KVM\'s internal er
   assert.doesNotMatch(r.stderr, /^ {4}at /m);
 });
 
-/** A bad command line: one line on stderr that says so, no stack trace, nothing on stdout, a non-zero status. */
+/** A bad command line: one line on stderr that says so, no stack trace, nothing on stdout, status 2 (as the README documents). */
 function assertRefused(r: CliResult, reason: RegExp): void {
-  assert.notEqual(r.status, 0, `status ${r.status}`);
+  assert.equal(r.status, 2, `status ${r.status}: ${r.stderr}`);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /^(tsvmm|error): [^\n]*\n$/, 'exactly one line');
   assert.match(r.stderr, reason);
@@ -63,6 +68,13 @@ writeFileSync(tinyImage, Buffer.from([0xf4])); // hlt
 
 test('a raw image that does not exist is refused', async () => {
   assertRefused(await runCli(['run', '--raw', join(scratch, 'missing.bin')]), /missing\.bin': no such file/);
+});
+
+test('a missing --initrd, --module or --disk file is refused, naming the file', async () => {
+  const kernel = guestFile('mb-uart.s', { address: ONE_MIB, format: 'elf32' });
+  assertRefused(await runCli(['run', '--kernel', kernel, '--initrd', join(scratch, 'no-initrd.img')]), /no-initrd\.img': no such file/);
+  assertRefused(await runCli(['run', '--kernel', kernel, '--module', `${join(scratch, 'no-module.bin')},args`]), /no-module\.bin': no such file/);
+  assertRefused(await runCli(['run', '--raw', tinyImage, '--disk', join(scratch, 'no-disk.img')]), /no-disk\.img': no such file/);
 });
 
 test('a directory given as the raw image is refused', async () => {

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
+import { runBounded } from '../helpers/machine.js';
 import type { CpuMode } from '../../src/arch/x86/cpu-modes.js';
 import { MiB } from '../../src/memory/layout.js';
 import { buildMachine } from '../../src/vmm/builder.js';
@@ -39,7 +40,7 @@ kvmTest('100 VMs built, run to their debug exit and destroyed in one process lea
     let output = '';
     const machine = rawMachine({ image, mode: 'long', loadAddr: LOAD_ADDRESS }, (d) => (output += Buffer.from(d).toString()));
     try {
-      const stop = await machine.run();
+      const stop = await runBounded(machine);
       assert.equal(stop.kind, 'debug-exit', stop.message);
       assert.equal(stop.exitCode, (0x2a << 1) | 1);
     } finally {
@@ -105,20 +106,21 @@ kvmTest('pause freezes a guest spinning at CPL3, resume lets it count again, sto
   assert.equal(openFds(), fdsBefore, 'destroy closed every fd the machine opened');
 });
 
-// `jmp .` (eb fe): the vCPU never leaves KVM_RUN on its own, so only a kick can end it.
-const SPIN = Uint8Array.of(0xeb, 0xfe);
-const spinGuests: { mode: CpuMode; loadAddr: number }[] = [
-  { mode: 'real', loadAddr: 0x8000 },
-  { mode: 'protected', loadAddr: LOAD_ADDRESS },
-  { mode: 'long', loadAddr: LOAD_ADDRESS },
+// Each guest stores 1 at MARKER (which proves it is running, so its vCPU is inside KVM_RUN), then
+// spins in `jmp .` (eb fe): the vCPU never leaves KVM_RUN on its own, so only a kick can end it.
+const MARKER_OFFSET = 0x100;
+const spinGuests: { mode: CpuMode; loadAddr: number; image: number[] }[] = [
+  { mode: 'real', loadAddr: 0x8000, image: [0xc6, 0x06, 0x00, 0x81, 0x01, 0xeb, 0xfe] }, // movb $1, 0x8100
+  { mode: 'protected', loadAddr: LOAD_ADDRESS, image: [0xc6, 0x05, 0x00, 0x01, 0x10, 0x00, 0x01, 0xeb, 0xfe] }, // movb $1, 0x100100
+  { mode: 'long', loadAddr: LOAD_ADDRESS, image: [0xc6, 0x04, 0x25, 0x00, 0x01, 0x10, 0x00, 0x01, 0xeb, 0xfe] }, // movb $1, 0x100100 (absolute)
 ];
 
-for (const { mode, loadAddr } of spinGuests) {
+for (const { mode, loadAddr, image } of spinGuests) {
   kvmTest(`stop() ends a ${mode}-mode CPL0 guest spinning in jmp . within a second`, async (t) => {
-    const machine = rawMachine({ image: SPIN, mode, loadAddr });
+    const machine = rawMachine({ image: Uint8Array.from(image), mode, loadAddr });
     try {
       await machine.start();
-      await delay(100);
+      await until(() => machine.memory!.read(loadAddr + MARKER_OFFSET, 1)[0] === 1, 'the guest to store its marker');
       assert.equal(machine.state, 'running');
       const started = performance.now();
       await machine.stop();

@@ -11,6 +11,7 @@ import { Bar0 } from '../../src/devices/virtio/pci-transport.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
+import { runBounded } from '../helpers/machine.js';
 
 const ONE_MIB = 0x100000;
 const BAR0 = 0xc100_0000;
@@ -36,7 +37,7 @@ kvmTest('a guest driver reads, writes and flushes a virtio-blk disk through its 
     console: (d) => (console += Buffer.from(d).toString('latin1')),
   });
   machine.deviceLog = (m) => deviceLog.push(m);
-  const stop = await machine.run().finally(() => machine.destroy());
+  const stop = await runBounded(machine).finally(() => machine.destroy());
 
   assert.equal(stop.kind, 'debug-exit', stop.message);
   assert.equal(stop.exitCode, 1, console);

@@ -13,6 +13,7 @@ import { buildMachine } from '../../src/vmm/builder.js';
 import type { VmStop } from '../../src/vmm/stop.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
+import { runBounded } from '../helpers/machine.js';
 
 const ONE_MIB = 0x100000;
 const BAR0 = 0xc100_0000;
@@ -39,7 +40,7 @@ async function runGuest(name: string): Promise<Run> {
   });
   machine.deviceLog = (m) => deviceLog.push(m);
   try {
-    const stop = await machine.run();
+    const stop = await runBounded(machine);
     return { stop, console, deviceLog, trace: readFileSync(tracePath, 'utf8') };
   } finally {
     await machine.destroy();

@@ -15,12 +15,16 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../../src/guest/guest-cache.js';
 import { ensureGuest, type BuiltGuest } from '../../src/guest/initramfs-guest.js';
 import type { Progress } from '../../src/guest/progress.js';
-import { JOB_PARAMETER, RIG_MACHINE } from './rig-machine.js';
+import { JOB_TAG, RIG_MACHINE, ROOT_TAG } from './rig-machine.js';
 
 export const QEMU = 'qemu-system-x86_64';
+
+/** See hold-kvm.ts: started beside every job. */
+const HOLD_KVM = fileURLToPath(new URL('./hold-kvm.js', import.meta.url));
 
 export class RigError extends Error {
   constructor(message: string) {
@@ -70,6 +74,7 @@ function jobScript(job: RigJob): string {
   return [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
     `cd ${quote(job.cwd ?? process.cwd())} || exit 125`,
+    `${quote(process.execPath)} ${quote(HOLD_KVM)} &`,
     `exec ${job.argv.map(quote).join(' ')}`,
     '',
   ].join('\n');
@@ -128,8 +133,9 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-kernel', machine.kernel,
       '-initrd', machine.initrd,
       // A soft lockup panics the rig's kernel, and a panic ends QEMU (-no-reboot): a hang becomes a report.
-      '-append', `console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1 ${JOB_PARAMETER}=${dir}`,
-      '-virtfs', 'local,path=/,mount_tag=host,security_model=none,multidevs=remap',
+      '-append', 'console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1',
+      '-virtfs', `local,path=/,mount_tag=${ROOT_TAG},security_model=none,multidevs=remap`,
+      '-virtfs', `local,path=${dir},mount_tag=${JOB_TAG},security_model=none`,
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
