@@ -92,7 +92,11 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
   }
   if (opts.kernel !== undefined) {
     const image = readUserFile('kernel', opts.kernel);
-    if (isMultiboot(image)) {
+    const multiboot = isMultiboot(image);
+    // A file given for the other kind of kernel would be dropped without a word.
+    if (multiboot && opts.initrd !== undefined) throw new UsageError('--initrd is for Linux kernels; give a multiboot kernel its files with --module');
+    if (!multiboot && opts.module.length > 0) throw new UsageError('--module is for multiboot kernels; give a Linux kernel its initramfs with --initrd');
+    if (multiboot) {
       const modules: MultibootModule[] = opts.module.map((spec) => {
         const [path, ...args] = spec.split(',');
         return { data: readUserFile('module', path), cmdline: [path, ...args].join(' ') };

@@ -28,7 +28,7 @@ export class SystemError extends Error {
 
 function explain(call: string, code: string, detail?: string): string {
   if (call === 'open' && detail === '/dev/kvm') {
-    if (code === 'ENOENT') return ': /dev/kvm does not exist; load kvm_intel or kvm_amd (or run on a host with KVM)';
+    if (code === 'ENOENT') return ': /dev/kvm does not exist (`tsvmm check` says why, and what to do)';
     if (code === 'EACCES' || code === 'EPERM') {
       return ': no permission on /dev/kvm; add yourself to its group (usually `sudo usermod -aG kvm $USER`, then log in again)';
     }

@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { ensureDefaultGuest } from '../../src/guest/default-guest.js';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
@@ -71,10 +72,18 @@ test('a raw image that does not exist is refused', async () => {
 });
 
 test('a missing --initrd, --module or --disk file is refused, naming the file', async () => {
-  const kernel = guestFile('mb-uart.s', { address: ONE_MIB, format: 'elf32' });
-  assertRefused(await runCli(['run', '--kernel', kernel, '--initrd', join(scratch, 'no-initrd.img')]), /no-initrd\.img': no such file/);
-  assertRefused(await runCli(['run', '--kernel', kernel, '--module', `${join(scratch, 'no-module.bin')},args`]), /no-module\.bin': no such file/);
+  const linux = (await ensureDefaultGuest()).kernel;
+  const multiboot = guestFile('mb-uart.s', { address: ONE_MIB, format: 'elf32' });
+  assertRefused(await runCli(['run', '--kernel', linux, '--initrd', join(scratch, 'no-initrd.img')]), /no-initrd\.img': no such file/);
+  assertRefused(await runCli(['run', '--kernel', multiboot, '--module', `${join(scratch, 'no-module.bin')},args`]), /no-module\.bin': no such file/);
   assertRefused(await runCli(['run', '--raw', tinyImage, '--disk', join(scratch, 'no-disk.img')]), /no-disk\.img': no such file/);
+});
+
+test('a file for the other kind of kernel is refused, not dropped: --initrd for multiboot, --module for Linux', async () => {
+  const linux = (await ensureDefaultGuest()).kernel;
+  const multiboot = guestFile('mb-uart.s', { address: ONE_MIB, format: 'elf32' });
+  assertRefused(await runCli(['run', '--kernel', multiboot, '--initrd', tinyImage]), /--initrd is for Linux kernels; give a multiboot kernel its files with --module/);
+  assertRefused(await runCli(['run', '--kernel', linux, '--module', tinyImage]), /--module is for multiboot kernels; give a Linux kernel its initramfs with --initrd/);
 });
 
 test('a directory given as the raw image is refused', async () => {

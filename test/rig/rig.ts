@@ -15,7 +15,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../../src/guest/guest-cache.js';
 import { ensureGuest, type BuiltGuest } from '../../src/guest/initramfs-guest.js';
 import type { Progress } from '../../src/guest/progress.js';
@@ -23,8 +22,6 @@ import { JOB_TAG, RIG_MACHINE, ROOT_TAG } from './rig-machine.js';
 
 export const QEMU = 'qemu-system-x86_64';
 
-/** See hold-kvm.ts: started beside every job. */
-const HOLD_KVM = fileURLToPath(new URL('./hold-kvm.js', import.meta.url));
 
 export class RigError extends Error {
   constructor(message: string) {
@@ -74,7 +71,6 @@ function jobScript(job: RigJob): string {
   return [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
     `cd ${quote(job.cwd ?? process.cwd())} || exit 125`,
-    `${quote(process.execPath)} ${quote(HOLD_KVM)} &`,
     `exec ${job.argv.map(quote).join(' ')}`,
     '',
   ].join('\n');
@@ -86,12 +82,14 @@ function tail(path: string, lines: number): string {
   return readFileSync(path, 'latin1').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '').split(/\r?\n/).filter((l) => l.trim() !== '').slice(-lines).join('\n');
 }
 
-/** Follows a file that another process appends to, handing new bytes to `sink`. */
-function follower(path: string, sink: (chunk: Buffer) => void): () => void {
+/** Follows a file that another process creates and appends to: `created` once it exists, then new bytes to `sink`. */
+function follower(path: string, created: () => void, sink: (chunk: Buffer) => void): () => void {
   let offset = 0;
+  let exists = false;
   const buffer = Buffer.alloc(1 << 16);
   return () => {
-    if (!existsSync(path)) return;
+    if (!exists && !(exists = existsSync(path))) return;
+    if (offset === 0) created();
     const fd = openSync(path, 'r');
     try {
       for (;;) {
@@ -123,17 +121,19 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
   const qemu = spawn(
     QEMU,
     [
-      '-accel', 'tcg,thread=multi',
+      '-accel', 'tcg',
       '-machine', 'q35',
       '-cpu', 'EPYC,+svm,+npt',
-      '-smp', '2',
+      // One CPU: with two, the rig's kernel died in about one run in four (a soft lockup waiting on an IPI
+      // in kvm_destroy_vm; a page-fault loop at kernel entry), never with one (docs/testing.md).
+      '-smp', '1',
       '-m', '8G',
       '-nodefaults', '-nographic', '-no-reboot',
       '-serial', `file:${consoleLog}`,
       '-kernel', machine.kernel,
       '-initrd', machine.initrd,
       // A soft lockup panics the rig's kernel, and a panic ends QEMU (-no-reboot): a hang becomes a report.
-      '-append', 'console=ttyS0 panic=-1 softlockup_panic=1 softlockup_all_cpu_backtrace=1',
+      '-append', 'console=ttyS0 panic=-1 softlockup_panic=1',
       '-virtfs', `local,path=/,mount_tag=${ROOT_TAG},security_model=none,multidevs=remap`,
       '-virtfs', `local,path=${dir},mount_tag=${JOB_TAG},security_model=none`,
     ],
@@ -143,10 +143,8 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
   qemu.stderr.on('data', (d) => (qemuErrors += d));
 
   let bootMs: number | undefined;
-  const follow = follower(join(dir, 'output'), (chunk) => {
-    bootMs ??= performance.now() - started;
-    job.output(chunk);
-  });
+  // /init creates the output file as it starts the job: the rig has booted.
+  const follow = follower(join(dir, 'output'), () => (bootMs ??= performance.now() - started), job.output);
   const poll = setInterval(follow, 100);
   let timedOut = false;
   const timer = setTimeout(() => {
