@@ -13,7 +13,7 @@ import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
 import type { Machine } from '../vmm/machine.js';
 import { formatMemoryMap } from '../vmm/memory-map.js';
-import { ExitStatus, type VmStop } from '../vmm/stop.js';
+import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
 
 export interface RunFlags {
   console?: ConsoleMode;

@@ -2,7 +2,7 @@
  * What a device may ask of the machine around it. Devices run on the vCPU
  * thread that touched them, so these calls must not block.
  */
-import type { VmStop } from '../vmm/stop.js';
+import type { VmStop } from './vm-stop.js';
 
 export interface DeviceContext {
   /** The vCPU whose access is being handled. */

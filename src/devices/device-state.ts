@@ -3,6 +3,16 @@
  * SharedArrayBuffer with a lock word in front. A device keeps its registers
  * here, so two vCPUs touching it see one device, and the bus takes the lock
  * around each access.
+ *
+ * Lock order (every lock tsvmm takes across threads):
+ *   1. a device's lock: taken by the bus for one access (vCPU threads), by
+ *      a virtio queue's I/O worker around its queue bookkeeping, and by the
+ *      main thread for console input. One device's at a time, never two.
+ *   2. the GSI routing table's lock (pci/gsi-routes.ts): taken under a PCI
+ *      function's lock when the guest programs an MSI-X vector, and alone.
+ * The emulation assist's lock (vmm/machine.ts) is held only around one
+ * emulated instruction, which touches guest memory and no device: it is
+ * never held together with one of the above.
  */
 const LOCK = 0;
 const FREE = 0;

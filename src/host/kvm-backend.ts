@@ -32,8 +32,10 @@ const softwareBackends: Record<string, string> = {
     'PVM (kvm_pvm), a software backend: KVM here does not use VT-x/AMD-V. Guest code at CPL3 ' +
     '(user mode of a 64-bit paged guest) runs natively, but guest code at CPL0 (real mode, protected mode, ' +
     'the kernel ring of long mode) is run by the host kernel\'s instruction emulator: it is more than a thousand ' +
-    'times slower than native, instructions the emulator lacks stop the guest with KVM_EXIT_INTERNAL_ERROR, ' +
-    'and CPUID at CPL0 may return the host\'s values instead of those set with KVM_SET_CPUID2.',
+    'times slower than native, instructions the emulator lacks come back as KVM_EXIT_INTERNAL_ERROR (tsvmm\'s ' +
+    'emulation assist completes them), CPUID at CPL0 may return the host\'s values instead of those set with ' +
+    'KVM_SET_CPUID2, and a SYSCALL from guest ring 3 reaches the guest kernel still in ring 3, so a Linux kernel ' +
+    'boots but its user space cannot run.',
 };
 
 /**

@@ -6,7 +6,7 @@ import type { MachineDevice } from '../devices/registry.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { RamRange } from '../memory/layout.js';
 import { assistMnemonics } from '../arch/x86/emulator/mnemonics.js';
-import type { VmStop } from '../vmm/stop.js';
+import type { VmStop } from '../devices/vm-stop.js';
 
 export interface VcpuWorkerData {
   id: number;

@@ -9,7 +9,7 @@ import { hex } from '../devices/bus.js';
 import { ExitReason, exitReasonName, InternalErrorSuberror, IO_OUT, SystemEvent, type KvmRun } from '../kvm/kvm-run.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
 import { hostBackend } from '../host/backend-kind.js';
-import { ExitStatus, type VmStop } from '../vmm/stop.js';
+import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
 import { formatRegisters, hexBytes } from './cpu-report.js';
 import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Probe, Request, State } from './protocol.js';
 import { MP_STATE_HALTED, MP_STATE_INIT_RECEIVED, MP_STATE_UNINITIALIZED } from '../kvm/vcpu.js';

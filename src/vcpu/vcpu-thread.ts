@@ -9,7 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { pthreadKill } from '../kvm/libc.js';
 import type { KvmRun } from '../kvm/kvm-run.js';
-import type { VmStop } from '../vmm/stop.js';
+import type { VmStop } from '../devices/vm-stop.js';
 import { Control, CONTROL_SLOTS, Kick, MAX_EXIT_REASON, Probe, Request, State, STATS_SLOTS, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
 
 const KICK_SIGNAL = 'SIGUSR2';

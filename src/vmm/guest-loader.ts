@@ -3,7 +3,7 @@
  * a chosen mode, a multiboot kernel (as `qemu -kernel`), or a Linux kernel
  * through the 64-bit boot protocol with ACPI tables.
  */
-import { writeAcpiTables, acpiDevicesOf } from '../arch/x86/acpi/acpi-tables.js';
+import { writeAcpiTables, acpiDevicesOf } from '../acpi/acpi-tables.js';
 import { GDT_BASE, PAGE_TABLES_BASE, RING0_STACK_TOP, TSS_BASE } from '../arch/x86/boot-area.js';
 import type { StartState } from '../arch/x86/cpu-modes.js';
 import { GDT_SIZE, TSS_SIZE, writeGdt } from '../arch/x86/gdt.js';

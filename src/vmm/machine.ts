@@ -15,7 +15,7 @@ import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { describeMemoryMap, type MemoryMapEntry } from './memory-map.js';
 import { watchForStuckGuest } from './stuck-watch.js';
 import type { PciDevices } from './pci-setup.js';
-import { ExitStatus, type VmStop } from './stop.js';
+import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
 
 export interface Vcpu {
   fd: VcpuFd;

@@ -118,18 +118,28 @@ function writeIdt(machine: Machine): void {
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-emu-'));
 
-/** Assembles the given text (as a file named after the case and part). */
-function assembleText(c: Case, part: string, text: string): Uint8Array {
-  const file = join(dir, `${c.name.replace(/\W+/g, '_')}-${part}.s`);
-  writeFileSync(file, text);
-  return assemble(file, { address: CODE });
+/** Where, past the handlers, the image says where the instruction starts (16 bits, from CODE) and how long it is (8 bits). */
+const LAYOUT_OFFSET = 0x1800;
+
+const images = new Map<Case, { image: Uint8Array; insnAddress: number; insnLength: number }>();
+
+/** The case's image, assembled once: the instruction between the prologue and the epilogue, then the handlers. */
+function imageOf(c: Case): { image: Uint8Array; insnAddress: number; insnLength: number } {
+  let built = images.get(c);
+  if (built === undefined) {
+    const file = join(dir, `${c.name.replace(/\W+/g, '_')}.s`);
+    const layout = `    .org ${LAYOUT_OFFSET}\n    .short insn_start - _start\n    .byte insn_end - insn_start\n`;
+    writeFileSync(file, `${prologue()}insn_start:\n    ${c.insn}\ninsn_end:\n${epilogue()}${handlers()}${layout}`);
+    const image = assemble(file, { address: CODE });
+    const offsets = Buffer.from(image.subarray(LAYOUT_OFFSET, LAYOUT_OFFSET + 3));
+    built = { image, insnAddress: CODE + offsets.readUInt16LE(0), insnLength: offsets[2] };
+    images.set(c, built);
+  }
+  return built;
 }
 
 function build(c: Case): { machine: Machine; insnAddress: number; insnLength: number } {
-  const image = assembleText(c, 'whole', prologue() + `    ${c.insn}\n` + epilogue() + handlers());
-  // Where the instruction starts and ends, from the prologue assembled alone and with it.
-  const insnAddress = CODE + assembleText(c, 'prologue', prologue()).length;
-  const insnLength = CODE + assembleText(c, 'through', prologue() + `    ${c.insn}\n`).length - insnAddress;
+  const { image, insnAddress, insnLength } = imageOf(c);
   const machine = buildMachine({
     memory: 64 << 20, cpus: 1, emulationAssist: false, devices: [{ kind: 'debug-exit', mmio: DEBUG_EXIT }],
     boot: { kind: 'raw', image, mode: 'long', loadAddr: CODE, user: true },

@@ -14,7 +14,7 @@ import { MiB } from '../../src/memory/layout.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import type { BootSource } from '../../src/vmm/config.js';
 import type { Machine } from '../../src/vmm/machine.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 const LOAD_ADDRESS = 0x100000;
 

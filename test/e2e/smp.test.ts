@@ -11,7 +11,7 @@ import { kvmTest } from '../helpers/kvm.js';
 import { MiB } from '../../src/memory/layout.js';
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
 import { buildMachine } from '../../src/vmm/builder.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 const LOAD_ADDRESS = 0x100000;
 /** smp-apic-ids.s writes 0x12 to the debug-exit port once every vCPU has printed. */

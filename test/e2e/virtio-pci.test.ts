@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { DeviceSpec } from '../../src/devices/registry.js';
 import { Bar0 } from '../../src/devices/virtio/pci-transport.js';
 import { buildMachine } from '../../src/vmm/builder.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { runBounded } from '../helpers/machine.js';

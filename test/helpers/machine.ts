@@ -3,7 +3,7 @@
  * is stopped) instead of holding the suite.
  */
 import type { Machine } from '../../src/vmm/machine.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 export const RUN_TIMEOUT_MS = 60_000;
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as aml from '../../src/arch/x86/acpi/aml.js';
-import { dsdtAml } from '../../src/arch/x86/acpi/dsdt.js';
-import { ioPorts, irq, memory32Fixed, resourceTemplate } from '../../src/arch/x86/acpi/resource-template.js';
+import * as aml from '../../src/acpi/aml.js';
+import { dsdtAml } from '../../src/acpi/dsdt.js';
+import { ioPorts, irq, memory32Fixed, resourceTemplate } from '../../src/acpi/resource-template.js';
 
 /** Bytes of an ASCII name, for writing expected encodings. */
 const ascii = (text: string) => [...text].map((c) => c.charCodeAt(0));

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { acpiDevicesOf, writeAcpiTables } from '../../src/arch/x86/acpi/acpi-tables.js';
-import { dsdtAml } from '../../src/arch/x86/acpi/dsdt.js';
+import { acpiDevicesOf, writeAcpiTables } from '../../src/acpi/acpi-tables.js';
+import { dsdtAml } from '../../src/acpi/dsdt.js';
 import { GsiRoutes } from '../../src/devices/pci/gsi-routes.js';
 import type { DeviceSpec } from '../../src/devices/registry.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';

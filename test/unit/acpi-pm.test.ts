@@ -4,7 +4,7 @@ import { Bus } from '../../src/devices/bus.js';
 import type { DeviceContext } from '../../src/devices/context.js';
 import { AcpiPm, ACPI_PM_BASE, RESET, RESET_VALUE, SLEEP_CONTROL, SLEEP_STATUS } from '../../src/devices/legacy/acpi-pm.js';
 import { attachDevice, machineDevice, placement } from '../../src/devices/registry.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 /** A device context that records what the device asked of the machine. */
 function recorder() {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { acpiDevicesOf, writeAcpiTables, type AcpiOptions } from '../../src/arch/x86/acpi/acpi-tables.js';
+import { acpiDevicesOf, writeAcpiTables, type AcpiOptions } from '../../src/acpi/acpi-tables.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 
 const COM1 = { base: 0x3f8, irq: 4 };

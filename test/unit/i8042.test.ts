@@ -7,7 +7,7 @@ import {
   DATA_PORT, I8042, KEYBOARD_IRQ, MOUSE_IRQ, NO_DEVICE, PORT_TEST_PASSED, SELF_TEST_PASSED, STATUS_COMMAND, STATUS_MOUSE_DATA,
   STATUS_OUTPUT_FULL, STATUS_SYSTEM, STATUS_TIMEOUT, STATUS_UNLOCKED,
 } from '../../src/devices/legacy/i8042.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 class RecordingContext implements DeviceContext {
   readonly vcpuId = 0;

@@ -7,7 +7,7 @@ import {
   INPUT_RING_SIZE, LCR_DLAB, LSR_DR, LSR_OE, LSR_TEMT, LSR_THRE, MCR_DTR, MCR_LOOP, MCR_OUT1, MCR_OUT2, MCR_RTS,
   MSR_CTS, MSR_DCD, MSR_DCTS, MSR_DDCD, MSR_DDSR, MSR_DSR, MSR_RI, MSR_TERI, Reg, SerialPort,
 } from '../../src/devices/legacy/serial-port.js';
-import type { VmStop } from '../../src/vmm/stop.js';
+import type { VmStop } from '../../src/devices/vm-stop.js';
 
 class RecordingContext implements DeviceContext {
   readonly vcpuId = 0;

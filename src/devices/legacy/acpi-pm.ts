@@ -13,7 +13,7 @@
  *   0x602  RESET_REG          write RESET_VALUE to reset
  *   0x603  reserved           reads 0
  */
-import { ExitStatus } from '../../vmm/stop.js';
+import { ExitStatus } from '../vm-stop.js';
 import type { BusDevice } from '../bus.js';
 import type { DeviceContext } from '../context.js';
 

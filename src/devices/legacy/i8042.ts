@@ -12,7 +12,7 @@
  * buffer interrupts on IRQ 1 (controller and keyboard bytes) or IRQ 12
  * (mouse bytes) when the command byte enables that interrupt.
  */
-import { ExitStatus } from '../../vmm/stop.js';
+import { ExitStatus } from '../vm-stop.js';
 import type { BusDevice } from '../bus.js';
 import type { DeviceContext } from '../context.js';
 import type { DeviceState } from '../device-state.js';

@@ -4,7 +4,7 @@
  * Power-off and reset go through the acpi-pm device's sleep control and
  * reset registers instead, and the table points at the DSDT.
  */
-import { RESET, RESET_VALUE, SLEEP_CONTROL, SLEEP_STATUS } from '../../../devices/legacy/acpi-pm.js';
+import { RESET, RESET_VALUE, SLEEP_CONTROL, SLEEP_STATUS } from '../devices/legacy/acpi-pm.js';
 import { putIoPortAddress } from './generic-address.js';
 import { putAscii, systemTable, TABLE_HEADER_SIZE } from './table.js';
 

@@ -20,9 +20,9 @@
  * interrupt only for a device that names it here. Devices go under \_SB,
  * where a PCI root bridge (PNP0A08) will join them.
  */
-import { ACPI_PM_SIZE, SLP_TYP_S5 } from '../../../devices/legacy/acpi-pm.js';
-import { RTC_BASE, RTC_SIZE } from '../../../devices/legacy/cmos-rtc.js';
-import { COMMAND_PORT, DATA_PORT, I8042_BASE, KEYBOARD_IRQ } from '../../../devices/legacy/i8042.js';
+import { ACPI_PM_SIZE, SLP_TYP_S5 } from '../devices/legacy/acpi-pm.js';
+import { RTC_BASE, RTC_SIZE } from '../devices/legacy/cmos-rtc.js';
+import { COMMAND_PORT, DATA_PORT, I8042_BASE, KEYBOARD_IRQ } from '../devices/legacy/i8042.js';
 import * as aml from './aml.js';
 import { dwordMemoryWindow, ioPorts, irq, memory32Fixed, resourceTemplate, wordBusNumber } from './resource-template.js';
 import { systemTable } from './table.js';

@@ -10,13 +10,13 @@
  * and the tables follow it. The caller must keep that range out of the
  * RAM it hands the OS (e820 reserved).
  */
-import { ACPI_PM_BASE } from '../../../devices/legacy/acpi-pm.js';
-import { COM1_IRQ } from '../../../devices/legacy/serial-port.js';
-import { pciFunctionSlot } from '../../../devices/pci-functions.js';
-import { ECAM_BUS_SIZE } from '../../../devices/pci/ecam.js';
-import { intxGsi, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../../../devices/pci/layout.js';
-import { placement, type DeviceSpec } from '../../../devices/registry.js';
-import type { GuestMemory } from '../../../memory/guest-memory.js';
+import { ACPI_PM_BASE } from '../devices/legacy/acpi-pm.js';
+import { COM1_IRQ } from '../devices/legacy/serial-port.js';
+import { pciFunctionSlot } from '../devices/pci-functions.js';
+import { ECAM_BUS_SIZE } from '../devices/pci/ecam.js';
+import { intxGsi, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../devices/pci/layout.js';
+import { placement, type DeviceSpec } from '../devices/registry.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
 import { dsdt, type DsdtPci, type IsaSerialPort } from './dsdt.js';
 import { fadt } from './fadt.js';
 import { madt } from './madt.js';
