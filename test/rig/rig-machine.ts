@@ -21,6 +21,13 @@ import type { GuestRecipe } from '../../src/guest/initramfs-guest.js';
 export const ROOT_TAG = 'host';
 export const JOB_TAG = 'job';
 
+/**
+ * The job's TMPDIR: a tmpfs of the rig's own, so scratch files stay in the
+ * rig. /tmp itself stays the host's: a checkout or a cache under it (a
+ * `git clone` into `mktemp -d`) must be seen by the job.
+ */
+export const RIG_TMPDIR = '/run/tmp';
+
 /** Directories /init mounts afresh inside the chroot, so the job sees the rig's kernel, not the host's. */
 const CHROOT_MOUNTS = `
 mount -t proc proc /host/proc
@@ -30,8 +37,8 @@ mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
 ln -sf pts/ptmx /host/dev/ptmx
 mount -t tmpfs tmpfs /host/dev/shm
-mount -t tmpfs tmpfs /host/tmp
 mount -t tmpfs tmpfs /host/run
+mkdir -m 1777 /host${RIG_TMPDIR}
 ln -sf /proc/self/fd /host/dev/fd
 ln -sf /proc/self/fd/0 /host/dev/stdin
 ln -sf /proc/self/fd/1 /host/dev/stdout
@@ -75,7 +82,7 @@ poweroff -f
 
 export const RIG_MACHINE: GuestRecipe = {
   name: 'test-rig',
-  version: 2,
+  version: 3,
   // The stock kernel: the cloud kernel has no kvm_amd.
   kernelMetapackage: 'linux-image-amd64',
   modules: [

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { cacheRoot } from '../../src/guest/guest-cache.js';
 import { ensureGuest, type BuiltGuest } from '../../src/guest/initramfs-guest.js';
 import type { Progress } from '../../src/guest/progress.js';
-import { JOB_TAG, RIG_MACHINE, ROOT_TAG } from './rig-machine.js';
+import { JOB_TAG, RIG_MACHINE, RIG_TMPDIR, ROOT_TAG } from './rig-machine.js';
 
 export const QEMU = 'qemu-system-x86_64';
 
@@ -67,6 +67,7 @@ const INHERITED = ['PATH', 'HOME', 'TSVMM_CACHE_DIR', 'XDG_CACHE_HOME', 'TERM', 
 function jobScript(job: RigJob): string {
   const env: Record<string, string> = {};
   for (const name of INHERITED) if (process.env[name] !== undefined) env[name] = process.env[name]!;
+  env.TMPDIR = RIG_TMPDIR;
   Object.assign(env, job.env);
   return [
     ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
