@@ -16,7 +16,7 @@ import { runBounded } from '../helpers/machine.js';
 
 const LOAD_ADDRESS = 0x100000;
 
-kvmTest('a guest state the CPU refuses (64-bit code segment with D set) ends the run with status 5 and a register dump', { backend: 'hardware' }, async () => {
+kvmTest('a guest state the CPU refuses (64-bit code segment with D set) ends the run with status 5 and a dump of that state', { backend: 'hardware' }, async () => {
   const machine = buildMachine({ memory: 16 << 20, cpus: 1, boot: { kind: 'raw', image: Uint8Array.of(0xf4), mode: 'long', loadAddr: LOAD_ADDRESS } });
   try {
     const vcpu = machine.vcpus[0].fd;
@@ -27,7 +27,10 @@ kvmTest('a guest state the CPU refuses (64-bit code segment with D set) ends the
     assert.equal(stop.kind, 'fail-entry', stop.message);
     assert.equal(stop.exitCode, 5);
     assert.match(stop.message, /^the CPU refused to enter the guest \(hardware entry failure reason 0x[0-9a-f]+\)$/);
-    assert.match(stop.report ?? '', /^rip=0000000000100000 /m);
+    // The dump shows the state that was refused. (Where RIP stands is the CPU's business: under the
+    // rig's emulated AMD-V the guest ran a little before the check caught it.)
+    assert.match(stop.report ?? '', /^rip=[0-9a-f]{16} /m);
+    assert.match(stop.report ?? '', /^cs=0018 .* l=1 db=1$/m);
   } finally {
     await machine.destroy();
   }
