@@ -11,6 +11,7 @@ import type { DeviceSpec } from '../devices/registry.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
+import { hostBackend } from '../host/backend-kind.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
 import { UsageError } from './fail.js';
 import { parseAddress, parseCount, parseMemorySize, readUserFile } from './parse.js';
@@ -117,7 +118,10 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
 
 function linuxSource(kernel: Uint8Array, initrd: Uint8Array | undefined, append: string | undefined, command: string[]): BootSource {
   const parts = [LINUX_BASE_CMDLINE];
-  if (command.length > 0) parts.push('quiet', guestCommandParameter(command));
+  // `quiet` keeps the kernel's messages out of the command's output. On a software backend the
+  // command never runs (user space cannot), and the boot is minutes long: there the kernel's log is
+  // the progress, and its report of init's fault is what tsvmm explains.
+  if (command.length > 0) parts.push(...(hostBackend().kind === 'software' ? [] : ['quiet']), guestCommandParameter(command));
   if (append) parts.push(append);
   return { kind: 'linux', kernel, initrd, cmdline: parts.join(' ') };
 }
