@@ -88,6 +88,8 @@ const FOUR_GIB = 2 ** 32;
 // The PC's low-memory layout as reported to the guest.
 const EBDA_START = 0x9fc00;
 const VGA_START = 0xa0000;
+/** The last 64 KiB below 1 MiB, where a PC's BIOS ROM sits. */
+const BIOS_ROM_START = 0xf0000;
 const BIOS_START = 0xf0000;
 const HIGH_MEMORY_START = 1 * MiB;
 const MEM_LOWER_KIB = EBDA_START / 1024;
@@ -144,12 +146,18 @@ export function loadMultiboot(image: Uint8Array, memory: GuestMemory, options: M
   return { entry: kernel.entry, eax: BOOTLOADER_MAGIC, ebx: info.address, kernelEnd: kernel.end };
 }
 
-/** Refuses kernel ranges that would cover the VGA/BIOS area or lie outside RAM. */
+/**
+ * Refuses kernel ranges that would cover the VGA and option-ROM area or lie
+ * outside RAM. The BIOS ROM area just below 1 MiB is allowed, as QEMU
+ * allows it: ld puts a kernel's ELF and program headers in the page in
+ * front of code linked at 1 MiB (unless linked with -n), as a segment of
+ * their own, and tsvmm puts nothing there for a multiboot guest.
+ */
 function checkKernelRange(start: number, end: number, memory: GuestMemory): void {
   const range = `[${hex(start)}, ${hex(end)})`;
   if (end > FOUR_GIB) throw new MultibootError(`kernel range ${range} extends above 4 GiB`);
-  if (start < HIGH_MEMORY_START && end > VGA_START) {
-    throw new MultibootError(`kernel range ${range} overlaps the VGA/BIOS area [0xa0000, 0x100000)`);
+  if (start < BIOS_ROM_START && end > VGA_START) {
+    throw new MultibootError(`kernel range ${range} overlaps the VGA and option-ROM area [0xa0000, 0xf0000)`);
   }
   if (!memory.contains(start, end - start)) throw new MultibootError(`kernel range ${range} is not inside guest RAM`);
 }

@@ -12,6 +12,8 @@ export interface AssembleOptions {
   address: number;
   /** 'binary' for a raw image, 'elf32' for an i386 ELF (multiboot kernels). */
   format?: 'binary' | 'elf32';
+  /** elf32: link as ld does by default, the ELF headers in a page of their own in front of the code (no -n). */
+  headersInFront?: boolean;
 }
 
 export class AssemblerError extends Error {}
@@ -37,7 +39,7 @@ export function assemble(sourcePath: string, options: AssembleOptions): Uint8Arr
     tool('ld', [
       '-m', elf32 ? 'elf_i386' : 'elf_x86_64', '-nostdlib', `-Ttext=0x${options.address.toString(16)}`,
       // -n: no page-aligned ELF headers in front of the code, so a kernel linked at 1 MiB loads at 1 MiB.
-      ...(elf32 ? ['-n'] : ['--oformat', 'binary']), '-o', output, object,
+      ...(elf32 ? (options.headersInFront ? [] : ['-n']) : ['--oformat', 'binary']), '-o', output, object,
     ]);
     return readFileSync(output);
   } finally {

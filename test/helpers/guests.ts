@@ -12,7 +12,7 @@ const outDir = mkdtempSync(join(tmpdir(), 'tsvmm-test-guests-'));
 
 /** Assembles test/guests/<name> and returns the path of the result. */
 export function guestFile(name: string, options: AssembleOptions): string {
-  const path = join(outDir, `${name}.${options.address.toString(16)}.${options.format ?? 'bin'}`);
+  const path = join(outDir, `${name}.${options.address.toString(16)}${options.headersInFront ? '.headers-in-front' : ''}.${options.format ?? 'bin'}`);
   writeFileSync(path, assemble(join(GUESTS, name), options));
   return path;
 }
