@@ -22,7 +22,7 @@ export interface KernelAndBusybox {
 }
 
 /** The versioned kernel package `metapackage` depends on, and busybox-static, as apt would install them today. */
-export async function resolveKernelAndBusybox(metapackage: string): Promise<{ kernel: AptPackage; busybox: AptPackage }> {
+async function resolveKernelAndBusybox(metapackage: string): Promise<{ kernel: AptPackage; busybox: AptPackage }> {
   const [meta] = await aptCandidates([metapackage]);
   const kernelName = meta.depends.find((d) => /^linux-image-\d/.test(d));
   if (kernelName === undefined) throw new AptError(`${metapackage} ${meta.version} depends on no linux-image-<version> package`);

@@ -27,7 +27,7 @@ export interface KvmTestOptions extends TestOptions {
 /** A kvmTest without a timeout of its own gets this one: a hung guest fails its test instead of the suite. */
 export const DEFAULT_KVM_TEST_TIMEOUT_MS = 5 * 60_000;
 
-export const kvmPresent = existsSync('/dev/kvm');
+const kvmPresent = existsSync('/dev/kvm');
 
 /** Why KVM tests cannot run here, or undefined when they can. */
 export function kvmUnavailableReason(): string | undefined {
