@@ -21,7 +21,7 @@ import { ensureDefaultGuest } from '../src/guest/default-guest.js';
 import { stderrProgress } from '../src/guest/progress.js';
 import { hostBackend } from '../src/host/backend-kind.js';
 import { BACKEND_SPECIFIC_SCOPE, kvmUnavailableReason } from './helpers/kvm.js';
-import { ensureRigMachine, rigUnavailableReason, runInRig } from './rig/rig.js';
+import { ensureRigMachine, rigUnavailableReason, runInRig, shellQuote } from './rig/rig.js';
 
 /** The rig's whole run of end-to-end tests must end within this, or it is stopped with a report. */
 const RIG_TIMEOUT_MS = 35 * 60_000;
@@ -78,9 +78,8 @@ const FILE_DONE = /^rig-suite: done (\S+) status=(\d+)$/gm;
  * each, so that the files a crashed rig did not finish are known.
  */
 function rigScript(files: string[]): string {
-  const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
-  const node = quote(process.execPath);
-  return files.map((f) => `${node} ${nodeTestArgs([f]).map(quote).join(' ')}; echo "rig-suite: done ${f} status=$?"`).join('\n');
+  const node = shellQuote(process.execPath);
+  return files.map((f) => `${node} ${nodeTestArgs([f]).map(shellQuote).join(' ')}; echo "rig-suite: done ${f} status=$?"`).join('\n');
 }
 
 async function inRig(where: string, about: string, files: string[]): Promise<Part> {

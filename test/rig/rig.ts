@@ -59,7 +59,8 @@ export function rigUnavailableReason(): string | undefined {
   return undefined;
 }
 
-const quote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
+/** `s` as one word for sh: single-quoted, each ' closed, escaped and reopened. */
+export const shellQuote = (s: string): string => `'${s.replaceAll("'", "'\\''")}'`;
 
 /** Variables the job inherits from the host: where things are and where the caches live. */
 const INHERITED = ['PATH', 'HOME', 'TSVMM_CACHE_DIR', 'XDG_CACHE_HOME', 'TERM', 'CI'];
@@ -70,9 +71,9 @@ function jobScript(job: RigJob): string {
   env.TMPDIR = RIG_TMPDIR;
   Object.assign(env, job.env);
   return [
-    ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
-    `cd ${quote(job.cwd ?? process.cwd())} || exit 125`,
-    `exec ${job.argv.map(quote).join(' ')}`,
+    ...Object.entries(env).map(([k, v]) => `export ${k}=${shellQuote(v)}`),
+    `cd ${shellQuote(job.cwd ?? process.cwd())} || exit 125`,
+    `exec ${job.argv.map(shellQuote).join(' ')}`,
     '',
   ].join('\n');
 }
@@ -89,8 +90,11 @@ function follower(path: string, created: () => void, sink: (chunk: Buffer) => vo
   let exists = false;
   const buffer = Buffer.alloc(1 << 16);
   return () => {
-    if (!exists && !(exists = existsSync(path))) return;
-    if (offset === 0) created();
+    if (!exists) {
+      if (!existsSync(path)) return;
+      exists = true;
+      created();
+    }
     const fd = openSync(path, 'r');
     try {
       for (;;) {
@@ -125,8 +129,8 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-accel', 'tcg',
       '-machine', 'q35',
       '-cpu', 'EPYC,+svm,+npt',
-      // One CPU: with two, the rig's kernel died in about one run in four (a soft lockup waiting on an IPI
-      // in kvm_destroy_vm; a page-fault loop at kernel entry), never with one (docs/testing.md).
+      // One CPU: with two, the rig's kernel died in 3 of 12 runs that booted Linux (a soft lockup waiting on
+      // an IPI in kvm_destroy_vm; a page-fault loop at kernel entry); with one, in none of 9 (docs/testing.md).
       '-smp', '1',
       '-m', '8G',
       '-nodefaults', '-nographic', '-no-reboot',
