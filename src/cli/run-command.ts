@@ -9,6 +9,7 @@ import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
+import { parseMac } from '../devices/virtio/net.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
 import { hostBackend } from '../host/backend-kind.js';
@@ -33,6 +34,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   cpuTemplate: CpuTemplate;
   testDevice?: string;
   disk: string[];
+  net: string[];
   onReboot: 'exit' | 'restart';
 }
 
@@ -43,8 +45,9 @@ const BARE_METAL_DEFAULT_MEMORY = '128M';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
   const disks = opts.disk.map(parseDisk);
+  const nics = opts.net.map(parseNet);
   const boot = await bootSource(opts, command);
-  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks];
+  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks, ...nics];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
@@ -73,6 +76,25 @@ export function parseDisk(text: string): DeviceSpec {
     }
   }
   return disk;
+}
+
+/** `--net tap=NAME[,mac=MAC]`; the tap is opened when the machine is built. */
+export function parseNet(text: string): DeviceSpec {
+  const nic: Partial<Extract<DeviceSpec, { kind: 'virtio-net' }>> = {};
+  for (const option of text.split(',')) {
+    const [key, value = ''] = option.split(/=(.*)/s);
+    if (key === 'tap' && value !== '') nic.tap = value;
+    else if (key === 'mac') {
+      try {
+        parseMac(value);
+      } catch (e) {
+        throw new UsageError(`--net: ${(e as Error).message}`);
+      }
+      nic.mac = value;
+    } else throw new UsageError(`--net: unknown option '${option}' in '${text}' (expected tap=NAME or mac=MAC)`);
+  }
+  if (nic.tap === undefined) throw new UsageError(`--net: '${text}' names no tap (tap=NAME)`);
+  return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac };
 }
 
 async function bootSource(opts: RunOptions, command: string[]): Promise<BootSource> {

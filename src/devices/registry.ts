@@ -35,6 +35,9 @@ export type DeviceSpec =
   /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
    *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
   | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
+  /** A network card on PCI over an existing tap interface. `mac` defaults to one derived from the tap's name.
+   *  The builder opens the tap (`tapFd`) and gives it `pci`. */
+  | { kind: 'virtio-net'; tap: string; mac?: string; pci?: PciFunctionWiring; tapFd?: number }
   /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
   | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
   | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };
@@ -96,6 +99,7 @@ const kinds: Kinds = {
   },
   'virtio-rng': virtioFunction('virtio-rng'),
   'virtio-blk': virtioFunction('virtio-blk'),
+  'virtio-net': virtioFunction('virtio-net'),
   'pci-config-ports': {
     placement: () => ({ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }),
     stateSize: PciConfigPorts.stateSize,

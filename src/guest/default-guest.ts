@@ -8,7 +8,7 @@ import { ensureGuest, type BuiltGuest, type EnsureGuestOptions, type GuestRecipe
 
 export const DEFAULT_GUEST: GuestRecipe = {
   name: 'default-guest',
-  version: 1,
+  version: 2,
   // Debian's cloud kernel: small, and with the virtio drivers.
   kernelMetapackage: 'linux-image-cloud-amd64',
   // The drivers for tsvmm's virtio devices; dependencies are found by resolveModules.

@@ -9,6 +9,14 @@
  *
  * on a line of its own, n being the CPUs the guest kernel brought up.
  *
+ * Network: lo comes up; with `ip=<client>:<server>:<gateway>:<netmask>:
+ * <hostname>:<device>:<autoconf>:<dns0>:<dns1>` on the kernel command line
+ * (Documentation/admin-guide/nfs/nfsroot.rst; the kernel's own IP autoconfig
+ * would run before the virtio-net module is loaded), /init gives the device
+ * (default eth0) that address, the gateway as its default route, and the
+ * name servers to /etc/resolv.conf. Only static addresses: autoconf must be
+ * off or none (or empty); `ip=off` leaves the interface down.
+ *
  * Command: if the kernel command line holds `tsvmm.cmd=<fields>` (see
  * guestCommandParameter), /init runs that argv with the console as its
  * stdin, stdout and stderr, then prints
@@ -66,6 +74,23 @@ export const RUN_COMMAND_FUNCTION = `run_command() {
 }
 `;
 
+/** `configure_network IP_WORD`: the ip= value, as the module comment says. Kept apart so tests can read its commands. */
+export const CONFIGURE_NETWORK_FUNCTION = `configure_network() {
+  case "$1" in off|none|'') return 0 ;; esac
+  saved_ifs=$IFS
+  IFS=:
+  set -- $1
+  IFS=$saved_ifs
+  client=$1 gateway=$3 netmask=$4 name=$5 device=\${6:-eth0} autoconf=$7
+  case "$autoconf" in ''|off|none) ;; *) echo "tsvmm-init: ip=: autoconf '$autoconf' is not supported; give a static address" >&2; return 1 ;; esac
+  [ -n "$name" ] && hostname "$name"
+  ifconfig "$device" "$client" \${netmask:+netmask "$netmask"} up || { echo "tsvmm-init: ip=: cannot configure $device" >&2; return 1; }
+  [ -n "$gateway" ] && route add default gw "$gateway" "$device"
+  mkdir -p /etc
+  for dns in $8 $9; do echo "nameserver $dns"; done > /etc/resolv.conf
+  return 0
+}`;
+
 export interface InitScriptSpec {
   /** Module files in load order, as absolute paths inside the initramfs. */
   modules: string[];
@@ -86,6 +111,12 @@ hostname tsvmm
 
 for module in ${spec.modules.join(' ')}; do
   insmod "$module" || echo "tsvmm-init: could not load $module" >&2
+done
+
+${CONFIGURE_NETWORK_FUNCTION}
+ip link set lo up
+for word in $(cat /proc/cmdline); do
+  case "$word" in ip=*) configure_network "\${word#ip=}" ;; esac
 done
 
 echo "TSVMM-READY cpus=$(grep -c ^processor /proc/cpuinfo)"

@@ -30,17 +30,24 @@ export class VirtioBackend {
     private readonly report: (message: string) => void,
   ) {}
 
-  /** The driver notified queue `queue`. */
+  /** The driver notified queue `queue`, or a source that feeds it became readable. */
   notify(queue: number): void {
     const ready = this.fn.state.locked(() => this.begin(queue));
-    if (ready === undefined) return;
+    if (ready === undefined) {
+      this.device.unserved?.(queue);
+      return;
+    }
     let interrupt = false;
     let failure: string | undefined;
     const usedBefore = ready.usedIndex;
     try {
-      do {
-        for (let chain = ready.pop(); chain; chain = ready.pop()) ready.push(chain.head, this.device.serve(queue, chain, this.memory));
-      } while (ready.armNotification());
+      if (this.device.serveQueue) {
+        this.device.serveQueue(queue, ready, this.memory);
+      } else {
+        do {
+          for (let chain = ready.pop(); chain; chain = ready.pop()) ready.push(chain.head, this.device.serve(queue, chain, this.memory));
+        } while (ready.armNotification());
+      }
     } catch (e) {
       failure = (e as Error).message;
     }

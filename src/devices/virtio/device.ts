@@ -3,7 +3,7 @@
  * that to the driver) and how it serves a buffer from one of its queues.
  */
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import type { DescriptorChain } from './queue.js';
+import type { DescriptorChain, SplitQueue } from './queue.js';
 
 export interface VirtioDeviceInfo {
   /** The virtio device ID (virtio 1.2, 5): 2 is the block device, 4 the entropy device. */
@@ -25,4 +25,17 @@ export interface VirtioDevice {
   negotiated?(features: bigint): void;
   /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
+  /**
+   * For a queue the device fills from a source of its own (a network
+   * device's receive queue): takes and returns chains itself, as its data
+   * arrives, instead of serve() once per chain. Returns nothing; the backend
+   * interrupts the driver for what it used.
+   */
+  serveQueue?(queue: number, ring: SplitQueue, memory: GuestMemory): void;
+  /** Host fds the I/O thread should watch now, each with the queue to serve when it is readable. */
+  sources?(): readonly { fd: number; queue: number }[];
+  /** The queue could not be served (the driver is not ready, or reset it): stop watching what feeds it. */
+  unserved?(queue: number): void;
+  /** The device is going away (the I/O thread ends): release what it holds. */
+  close?(): void;
 }

@@ -18,17 +18,25 @@ const report = (message: string) => post({ type: 'report', message });
 
 const memory = mapGuestMemory(data.memfd, data.ram);
 const fn = createVirtioFunction(data.spec, new DeviceState(data.state));
-const backend = new VirtioBackend(fn, memory, createVirtioDevice(data.spec, report), report);
+const device = createVirtioDevice(data.spec, report);
+const backend = new VirtioBackend(fn, memory, device, report);
 const queueFds = data.spec.pci.queueEventfds;
-const watched = [data.stopFd, ...queueFds];
 
 post({ type: 'ready' });
 for (;;) {
-  const ready = pollReadable(watched, -1);
+  // A device's own sources (a tap) are watched only while it can take their data.
+  const sources = device.sources?.() ?? [];
+  const ready = pollReadable([data.stopFd, ...queueFds, ...sources.map((s) => s.fd)], -1);
   if (ready.includes(data.stopFd)) break;
   for (const fd of ready) {
-    drainEventfd(fd);
-    backend.notify(queueFds.indexOf(fd));
+    const queue = queueFds.indexOf(fd);
+    if (queue >= 0) {
+      drainEventfd(fd);
+      backend.notify(queue);
+    } else {
+      backend.notify(sources.find((s) => s.fd === fd)!.queue);
+    }
   }
 }
+device.close?.();
 memory.unmap();

@@ -112,6 +112,27 @@ export class SplitQueue {
     return this.walk(head);
   }
 
+  /** Puts back the last `count` chains popped, unused: the next pop() takes them again (a device waiting for room). */
+  giveBack(count: number): void {
+    this.lastAvail = (this.lastAvail - count) & 0xffff;
+  }
+
+  /** The available ring's index as the driver last wrote it. */
+  availIndex(): number {
+    return this.memory.readU16(this.config.driver + 2);
+  }
+
+  /**
+   * For a device that gave chains back because they were not enough: asks
+   * the driver to notify once it makes available more than `seen` (an
+   * earlier availIndex()). True when it already has, so the caller looks again.
+   */
+  armNotificationPast(seen: number): boolean {
+    const { memory, config, size } = this;
+    if (this.options.eventIdx) memory.writeU16(config.device + 4 + 8 * size, seen);
+    return this.availIndex() !== seen;
+  }
+
   private walk(head: number): DescriptorChain {
     const { memory, size } = this;
     if (head >= size) throw new QueueError(`head descriptor ${head} is outside the table of ${size}`);

@@ -9,8 +9,10 @@ import type { DeviceSpec } from '../registry.js';
 import { BLK_QUEUE_SIZES, blkInfo, checkBlkId, VirtioBlk, type BlkOptions } from './blk.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { RNG_INFO, VirtioRng } from './rng.js';
+import { openTap, Tap } from '../net/tap.js';
+import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, VirtioNet } from './net.js';
 
-export type VirtioKind = 'virtio-rng' | 'virtio-blk';
+export type VirtioKind = 'virtio-rng' | 'virtio-blk' | 'virtio-net';
 export type VirtioSpec = Extract<DeviceSpec, { kind: VirtioKind }>;
 
 interface VirtioKindEntry<S extends VirtioSpec> {
@@ -28,6 +30,21 @@ type BlkSpec = Extract<DeviceSpec, { kind: 'virtio-blk' }>;
 function openedImage(spec: BlkSpec): OpenedImage {
   if (spec.image === undefined) throw new Error(`virtio-blk '${spec.path}': the image is not open yet: the builder opens it`);
   return spec.image;
+}
+
+type NetSpec = Extract<DeviceSpec, { kind: 'virtio-net' }>;
+
+function netMac(spec: NetSpec) {
+  try {
+    return spec.mac === undefined ? derivedMac(spec.tap) : parseMac(spec.mac);
+  } catch (e) {
+    throw new Error(`network tap '${spec.tap}': mac ${(e as Error).message}`);
+  }
+}
+
+function tapFd(spec: NetSpec): number {
+  if (spec.tapFd === undefined) throw new Error(`virtio-net '${spec.tap}': the tap is not open yet: the builder opens it`);
+  return spec.tapFd;
 }
 
 function blkOptions(spec: BlkSpec): BlkOptions {
@@ -51,6 +68,17 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
     },
     info: (spec) => blkInfo(openedImage(spec).size, blkOptions(spec)),
     create: (spec, report) => new VirtioBlk(new RawImage(openedImage(spec).fd, openedImage(spec).size), blkOptions(spec), report),
+  },
+  'virtio-net': {
+    queueSizes: NET_QUEUE_SIZES,
+    prepare: (spec, own) => {
+      netMac(spec);
+      const fd = openTap(spec.tap, NET_HEADER_SIZE);
+      own(fd);
+      return { ...spec, tapFd: fd };
+    },
+    info: (spec) => netInfo(netMac(spec)),
+    create: (spec, report) => new VirtioNet(netMac(spec), new Tap(tapFd(spec), report)),
   },
 };
 
