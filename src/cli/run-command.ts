@@ -10,6 +10,7 @@ import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
 import { parseMac } from '../devices/virtio/net.js';
+import { checkGuestCid } from '../devices/virtio/vsock.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
 import { hostBackend } from '../host/backend-kind.js';
@@ -35,6 +36,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   testDevice?: string;
   disk: string[];
   net: string[];
+  vsock?: string;
   onReboot: 'exit' | 'restart';
 }
 
@@ -46,8 +48,9 @@ const BARE_METAL_DEFAULT_MEMORY = '128M';
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
   const disks = opts.disk.map(parseDisk);
   const nics = opts.net.map(parseNet);
+  const vsock = opts.vsock === undefined ? [] : [parseVsock(opts.vsock)];
   const boot = await bootSource(opts, command);
-  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks, ...nics];
+  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
@@ -78,7 +81,7 @@ export function parseDisk(text: string): DeviceSpec {
   return disk;
 }
 
-/** `--net tap=NAME[,mac=MAC]`; the tap is opened when the machine is built. */
+/** `--net tap=NAME[,mac=MAC][,vhost=on|off]`; the tap is opened when the machine is built. */
 export function parseNet(text: string): DeviceSpec {
   const nic: Partial<Extract<DeviceSpec, { kind: 'virtio-net' }>> = {};
   for (const option of text.split(',')) {
@@ -91,10 +94,30 @@ export function parseNet(text: string): DeviceSpec {
         throw new UsageError(`--net: ${(e as Error).message}`);
       }
       nic.mac = value;
-    } else throw new UsageError(`--net: unknown option '${option}' in '${text}' (expected tap=NAME or mac=MAC)`);
+    } else if (key === 'vhost' && (value === 'on' || value === 'off')) {
+      nic.vhost = value === 'on';
+    } else throw new UsageError(`--net: unknown option '${option}' in '${text}' (expected tap=NAME, mac=MAC or vhost=on|off)`);
   }
   if (nic.tap === undefined) throw new UsageError(`--net: '${text}' names no tap (tap=NAME)`);
-  return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac };
+  return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac, vhost: nic.vhost };
+}
+
+/** `--vsock cid=N`. */
+export function parseVsock(text: string): DeviceSpec {
+  let cid: number | undefined;
+  for (const option of text.split(',')) {
+    const [key, value = ''] = option.split(/=(.*)/s);
+    if (key === 'cid' && /^\d+$/.test(value)) cid = Number(value);
+    else if (key === 'uds') throw new UsageError('--vsock: uds=PATH (vsock over a Unix socket, without vhost-vsock) is not supported yet; this host needs /dev/vhost-vsock');
+    else throw new UsageError(`--vsock: unknown option '${option}' in '${text}' (expected cid=N)`);
+  }
+  if (cid === undefined) throw new UsageError(`--vsock: '${text}' gives no guest CID (cid=N)`);
+  try {
+    checkGuestCid(cid);
+  } catch (e) {
+    throw new UsageError(`--vsock: ${(e as Error).message}`);
+  }
+  return { kind: 'virtio-vsock', cid };
 }
 
 async function bootSource(opts: RunOptions, command: string[]): Promise<BootSource> {

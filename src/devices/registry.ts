@@ -36,8 +36,12 @@ export type DeviceSpec =
    *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
   | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
   /** A network card on PCI over an existing tap interface. `mac` defaults to one derived from the tap's name.
-   *  The builder opens the tap (`tapFd`) and gives it `pci`. */
-  | { kind: 'virtio-net'; tap: string; mac?: string; pci?: PciFunctionWiring; tapFd?: number }
+   *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it, false for userspace.
+   *  The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), and gives it `pci`. */
+  | { kind: 'virtio-net'; tap: string; mac?: string; vhost?: boolean; pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number }
+  /** A socket line to the host, guest context ID `cid`, through the host kernel's vhost-vsock.
+   *  The builder opens it (`vhostFd`) and gives it `pci`. */
+  | { kind: 'virtio-vsock'; cid: number; pci?: PciFunctionWiring; vhostFd?: number }
   /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
   | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
   | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };
@@ -100,6 +104,7 @@ const kinds: Kinds = {
   'virtio-rng': virtioFunction('virtio-rng'),
   'virtio-blk': virtioFunction('virtio-blk'),
   'virtio-net': virtioFunction('virtio-net'),
+  'virtio-vsock': virtioFunction('virtio-vsock'),
   'pci-config-ports': {
     placement: () => ({ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }),
     stateSize: PciConfigPorts.stateSize,

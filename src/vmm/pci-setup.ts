@@ -102,6 +102,7 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
       slot, bar0, intxGsi: intxGsi(slot, 0),
       vectors: Array.from({ length: queues + 1 }, () => ({ gsi: nextGsi++, eventfd: newEventfd() })),
       queueEventfds: Array.from({ length: queues }, newEventfd),
+      controlEventfd: newEventfd(),
       vmFd: vm.fd, routes,
     };
     for (const v of pci.vectors) vm.irqfd(v.eventfd, v.gsi);

@@ -99,7 +99,7 @@ export class VirtioDriver {
   ) {
     const state = new DeviceState(DeviceState.allocate(VirtioPciDevice.stateSize(device.info)));
     this.fn = new VirtioPciDevice(state, device.info, {
-      bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: this.interrupts, kick: (q) => this.kicks.push(q),
+      bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: this.interrupts, kick: (q) => this.kicks.push(q), resetWanted: () => {},
     });
     this.backend = new VirtioBackend(this.fn, memory, device, (m) => this.reports.push(m));
   }

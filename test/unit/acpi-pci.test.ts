@@ -34,7 +34,7 @@ test('the PCI root bridge and the ECAM reservation, byte for byte as iasl compil
 /** The device list the builder makes for a machine with an rng in slot 1. */
 function pciSpecs(): DeviceSpec[] {
   const state = new SharedArrayBuffer(8);
-  const wiring = { slot: 1, bar0: WINDOW.base, intxGsi: 17, vectors: [], queueEventfds: [], vmFd: -1, routes: GsiRoutes.allocate() };
+  const wiring = { slot: 1, bar0: WINDOW.base, intxGsi: 17, vectors: [], queueEventfds: [], controlEventfd: -1, vmFd: -1, routes: GsiRoutes.allocate() };
   const functions = [
     { spec: { kind: 'pci-host-bridge' as const }, state },
     { spec: { kind: 'virtio-rng' as const, pci: wiring }, state },

@@ -138,10 +138,10 @@ function kvmWiredRng() {
   const wiring: PciFunctionWiring = {
     slot: 1, bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI,
     vectors: [{ gsi: FIRST_MSI_GSI, eventfd: eventfd() }, { gsi: FIRST_MSI_GSI + 1, eventfd: eventfd() }],
-    queueEventfds: [], vmFd: -1, routes: GsiRoutes.allocate(),
+    queueEventfds: [], controlEventfd: -1, vmFd: -1, routes: GsiRoutes.allocate(),
   };
   const fn = new VirtioPciDevice(new DeviceState(DeviceState.allocate(VirtioPciDevice.stateSize(RNG_INFO))), RNG_INFO, {
-    bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: new KvmInterrupts(wiring, vm), kick: () => {},
+    bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: new KvmInterrupts(wiring, vm), kick: () => {}, resetWanted: () => {},
   });
   const config = (offset: number, size: number, value: number) => {
     const data = new Uint8Array(size);

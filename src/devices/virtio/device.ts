@@ -36,6 +36,4 @@ export interface VirtioDevice {
   sources?(): readonly { fd: number; queue: number }[];
   /** The queue could not be served (the driver is not ready, or reset it): stop watching what feeds it. */
   unserved?(queue: number): void;
-  /** The device is going away (the I/O thread ends): release what it holds. */
-  close?(): void;
 }

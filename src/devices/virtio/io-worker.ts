@@ -1,7 +1,9 @@
 /**
  * Entry point of a virtio device's I/O thread: maps guest RAM from the
- * memfd, builds the device and its backend over the shared state, and
- * serves a queue each time its eventfd fires, until told to stop.
+ * memfd, builds the device over the shared state, and waits on its fds
+ * until told to stop: the queue eventfds (the guest's notifications), the
+ * control eventfd (a reset while the queues are in use), and the device's
+ * own sources (a tap) or, for a vhost device, the kernel's call eventfds.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { drainEventfd, pollReadable } from '../../kvm/libc.js';
@@ -10,33 +12,52 @@ import { DeviceState } from '../device-state.js';
 import { createVirtioFunction } from '../pci-functions.js';
 import { VirtioBackend } from './backend.js';
 import type { VirtioWorkerData, VirtioWorkerMessage } from './io-thread.js';
-import { createVirtioDevice } from './virtio-devices.js';
+import { VhostBackend } from './vhost-backend.js';
+import { createVhostDevice, createVirtioDevice } from './virtio-devices.js';
 
 const data = workerData as VirtioWorkerData;
 const post = (m: VirtioWorkerMessage) => parentPort!.postMessage(m);
 const report = (message: string) => post({ type: 'report', message });
 
+/** What the thread waits on, and what it does when one is readable. */
+interface QueueServer {
+  watched(): number[];
+  readable(fd: number): void;
+  close(): void;
+}
+
+/** The device served here, in userspace. */
+function userspaceServer(): QueueServer {
+  const device = createVirtioDevice(data.spec, report);
+  const backend = new VirtioBackend(fn, memory, device, report);
+  const { queueEventfds, controlEventfd } = data.spec.pci;
+  // A device's own sources (a tap) are watched only while it can take their data.
+  let sources: readonly { fd: number; queue: number }[] = [];
+  return {
+    watched: () => {
+      sources = device.sources?.() ?? [];
+      return [controlEventfd, ...queueEventfds, ...sources.map((s) => s.fd)];
+    },
+    readable: (fd) => {
+      const queue = queueEventfds.indexOf(fd);
+      if (queue >= 0 || fd === controlEventfd) drainEventfd(fd);
+      if (queue >= 0) backend.notify(queue);
+      else if (fd !== controlEventfd) backend.notify(sources.find((s) => s.fd === fd)!.queue);
+    },
+    close: () => {},
+  };
+}
+
 const memory = mapGuestMemory(data.memfd, data.ram);
 const fn = createVirtioFunction(data.spec, new DeviceState(data.state));
-const device = createVirtioDevice(data.spec, report);
-const backend = new VirtioBackend(fn, memory, device, report);
-const queueFds = data.spec.pci.queueEventfds;
+const vhost = createVhostDevice(data.spec, report);
+const server: QueueServer = vhost ? new VhostBackend(fn, memory, vhost, data.spec.pci.queueEventfds, data.spec.pci.controlEventfd, report) : userspaceServer();
 
 post({ type: 'ready' });
 for (;;) {
-  // A device's own sources (a tap) are watched only while it can take their data.
-  const sources = device.sources?.() ?? [];
-  const ready = pollReadable([data.stopFd, ...queueFds, ...sources.map((s) => s.fd)], -1);
+  const ready = pollReadable([data.stopFd, ...server.watched()], -1);
   if (ready.includes(data.stopFd)) break;
-  for (const fd of ready) {
-    const queue = queueFds.indexOf(fd);
-    if (queue >= 0) {
-      drainEventfd(fd);
-      backend.notify(queue);
-    } else {
-      backend.notify(sources.find((s) => s.fd === fd)!.queue);
-    }
-  }
+  for (const fd of ready) server.readable(fd);
 }
-device.close?.();
+server.close();
 memory.unmap();

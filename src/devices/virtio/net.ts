@@ -88,6 +88,20 @@ export function netInfo(mac: MacAddress): VirtioDeviceInfo {
   return { id: VIRTIO_ID_NET, name: 'virtio-net', features: NET_FEATURES, queueSizes: NET_QUEUE_SIZES, classCode: CLASS_ETHERNET, config };
 }
 
+/** The tap offloads (what it may hand the guest) for the features the guest accepted. */
+export function tapOffload(features: bigint): number {
+  const has = (f: bigint) => (features & f) !== 0n;
+  // Without checksum offload the guest takes no segmented frames either.
+  if (!has(NetFeature.GUEST_CSUM)) return 0;
+  return (
+    TunOffload.CSUM |
+    (has(NetFeature.GUEST_TSO4) ? TunOffload.TSO4 : 0) |
+    (has(NetFeature.GUEST_TSO6) ? TunOffload.TSO6 : 0) |
+    (has(NetFeature.GUEST_ECN) ? TunOffload.TSO_ECN : 0) |
+    (has(NetFeature.GUEST_UFO) ? TunOffload.UFO : 0)
+  );
+}
+
 export class VirtioNet implements VirtioDevice {
   readonly info: VirtioDeviceInfo;
   private mergeable = false;
@@ -109,15 +123,7 @@ export class VirtioNet implements VirtioDevice {
     this.mergeable = has(NetFeature.MRG_RXBUF);
     const gso = has(NetFeature.GUEST_TSO4) || has(NetFeature.GUEST_TSO6) || has(NetFeature.GUEST_UFO);
     this.maxFrame = NET_HEADER_SIZE + (gso ? MAX_GSO_FRAME : MAX_PLAIN_FRAME);
-    let offload = 0;
-    if (has(NetFeature.GUEST_CSUM)) {
-      offload |= TunOffload.CSUM;
-      if (has(NetFeature.GUEST_TSO4)) offload |= TunOffload.TSO4;
-      if (has(NetFeature.GUEST_TSO6)) offload |= TunOffload.TSO6;
-      if (has(NetFeature.GUEST_ECN)) offload |= TunOffload.TSO_ECN;
-      if (has(NetFeature.GUEST_UFO)) offload |= TunOffload.UFO;
-    }
-    this.port.setOffload(offload);
+    this.port.setOffload(tapOffload(features));
   }
 
   sources(): readonly { fd: number; queue: number }[] {

@@ -64,6 +64,8 @@ export interface VirtioPciOptions {
   interrupts: FunctionInterrupts;
   /** Wakes whoever serves queue `queue` (the I/O thread's eventfd). */
   kick(queue: number): void;
+  /** Tells the I/O thread the driver asked for a reset while the queues are in use (it finishes the reset). */
+  resetWanted(): void;
 }
 
 export class VirtioPciDevice extends PciDevice {
@@ -207,8 +209,12 @@ export class VirtioPciDevice extends PciDevice {
     const t = this.transport;
     if (value === 0) {
       // The driver waits for status to read 0; while the I/O thread holds buffers, it finishes the reset.
-      if (t.busy) t.resetPending = true;
-      else this.completeReset();
+      if (t.busy) {
+        t.resetPending = true;
+        this.options.resetWanted();
+      } else {
+        this.completeReset();
+      }
       return;
     }
     const old = t.status;

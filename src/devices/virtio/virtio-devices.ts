@@ -9,10 +9,17 @@ import type { DeviceSpec } from '../registry.js';
 import { BLK_QUEUE_SIZES, blkInfo, checkBlkId, VirtioBlk, type BlkOptions } from './blk.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { RNG_INFO, VirtioRng } from './rng.js';
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import { VhostFd } from '../../vhost/vhost.js';
 import { openTap, Tap } from '../net/tap.js';
+import type { VhostDevice } from './vhost-backend.js';
+import { VhostNet } from './vhost-net.js';
+import { openVhostVsock, VhostVsock } from './vhost-vsock.js';
+import { checkGuestCid, VSOCK_QUEUE_SIZES, vsockInfo } from './vsock.js';
 import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, VirtioNet } from './net.js';
 
-export type VirtioKind = 'virtio-rng' | 'virtio-blk' | 'virtio-net';
+export type VirtioKind = 'virtio-rng' | 'virtio-blk' | 'virtio-net' | 'virtio-vsock';
 export type VirtioSpec = Extract<DeviceSpec, { kind: VirtioKind }>;
 
 interface VirtioKindEntry<S extends VirtioSpec> {
@@ -21,8 +28,10 @@ interface VirtioKindEntry<S extends VirtioSpec> {
   /** At build time: the spec with what the device's threads need; the fds it opens go to `own`, who closes them. */
   prepare(spec: S, own: (fd: number) => void): S;
   info(spec: S): VirtioDeviceInfo;
-  /** On the device's I/O thread; `report` hears what the device wants the user to know. */
-  create(spec: S, report: (message: string) => void): VirtioDevice;
+  /** On the device's I/O thread, for the userspace path; `report` hears what the device wants the user to know. */
+  create?(spec: S, report: (message: string) => void): VirtioDevice;
+  /** On the device's I/O thread, when the builder gave the device a vhost fd: the kernel serves its queues. */
+  vhost?(spec: S, report: (message: string) => void): VhostDevice | undefined;
 }
 
 type BlkSpec = Extract<DeviceSpec, { kind: 'virtio-blk' }>;
@@ -45,6 +54,21 @@ function netMac(spec: NetSpec) {
 function tapFd(spec: NetSpec): number {
   if (spec.tapFd === undefined) throw new Error(`virtio-net '${spec.tap}': the tap is not open yet: the builder opens it`);
   return spec.tapFd;
+}
+
+const VHOST_NET_PATH = '/dev/vhost-net';
+
+/**
+ * Opens a vhost device for `what`: when `wanted` is true (an error if the host has none), or undefined
+ * (where the host has one); never when false. Undefined when not opened.
+ */
+function openVhost(path: string, wanted: boolean | undefined, what: string): number | undefined {
+  if (wanted === false || (wanted === undefined && !existsSync(path))) return undefined;
+  try {
+    return VhostFd.open(path).fd;
+  } catch (e) {
+    throw new Error(`${what}: vhost: ${(e as Error).message}${existsSync(path) ? '' : ` (load the module: modprobe ${basename(path).replace('-', '_')}, or ask for the userspace path with vhost=off)`}`);
+  }
 }
 
 function blkOptions(spec: BlkSpec): BlkOptions {
@@ -75,10 +99,27 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
       netMac(spec);
       const fd = openTap(spec.tap, NET_HEADER_SIZE);
       own(fd);
-      return { ...spec, tapFd: fd };
+      const vhostFd = openVhost(VHOST_NET_PATH, spec.vhost, `network tap '${spec.tap}'`);
+      if (vhostFd !== undefined) own(vhostFd);
+      return { ...spec, tapFd: fd, vhostFd };
     },
     info: (spec) => netInfo(netMac(spec)),
     create: (spec, report) => new VirtioNet(netMac(spec), new Tap(tapFd(spec), report)),
+    vhost: (spec, report) => (spec.vhostFd === undefined ? undefined : new VhostNet(new VhostFd(spec.vhostFd), new Tap(tapFd(spec), report))),
+  },
+  'virtio-vsock': {
+    queueSizes: VSOCK_QUEUE_SIZES,
+    prepare: (spec, own) => {
+      checkGuestCid(spec.cid);
+      const vhostFd = openVhostVsock(spec.cid);
+      own(vhostFd);
+      return { ...spec, vhostFd };
+    },
+    info: (spec) => vsockInfo(spec.cid),
+    vhost: (spec) => {
+      if (spec.vhostFd === undefined) throw new Error(`vsock cid=${spec.cid}: vhost-vsock is not open yet: the builder opens it`);
+      return new VhostVsock(new VhostFd(spec.vhostFd));
+    },
   },
 };
 
@@ -102,6 +143,12 @@ export function virtioInfo(spec: VirtioSpec): VirtioDeviceInfo {
   return kindOf(spec).info(spec);
 }
 
+export function createVhostDevice(spec: VirtioSpec, report: (message: string) => void): VhostDevice | undefined {
+  return kindOf(spec).vhost?.(spec, report);
+}
+
 export function createVirtioDevice(spec: VirtioSpec, report: (message: string) => void): VirtioDevice {
-  return kindOf(spec).create(spec, report);
+  const { create } = kindOf(spec);
+  if (create === undefined) throw new Error(`${spec.kind} has no userspace path: it runs through vhost`);
+  return create(spec, report);
 }

@@ -1,0 +1,129 @@
+/**
+ * Serves a virtio device's queues through a vhost device: the host kernel
+ * takes buffers from the guest's rings and returns them, woken by the same
+ * ioeventfds KVM signals on the guest's notifications, so neither a vCPU
+ * nor this thread sees the data.
+ *
+ * It runs on the device's I/O thread. Until the driver sets DRIVER_OK the
+ * thread watches the queue eventfds; the first notification after it hands
+ * the rings to the kernel, which from then on owns those eventfds. The
+ * kernel's used-buffer signals (one call eventfd per queue) come back here
+ * and become the queue's interrupt through the transport, which knows
+ * whether that is an MSI-X vector (masked or not) or INTx. While the
+ * kernel has the rings the transport is marked busy, so a reset the driver
+ * asks for waits until this thread has taken them back.
+ */
+import { close, drainEventfd, eventfd, signalEventfd } from '../../kvm/libc.js';
+import type { MappedGuestMemory } from '../../memory/mapping.js';
+import type { VhostFd, VhostRegion, VhostRing } from '../../vhost/vhost.js';
+import type { VirtioPciDevice } from './pci-transport.js';
+import { SplitQueue, type QueueConfig } from './queue.js';
+
+/** What differs between vhost devices: the first `queues` queues go to the kernel; start and stop its work. */
+export interface VhostDevice {
+  readonly vhost: VhostFd;
+  readonly queues: number;
+  /** Features the kernel serves itself; the others (offloads) are the device's business, in start(). */
+  readonly ringFeatures: bigint;
+  start(driverFeatures: bigint): void;
+  stop(): void;
+}
+
+export class VhostBackend {
+  private running = false;
+  private readonly callFds: number[];
+
+  constructor(
+    private readonly fn: VirtioPciDevice,
+    private readonly memory: MappedGuestMemory,
+    private readonly device: VhostDevice,
+    private readonly queueFds: readonly number[],
+    private readonly controlFd: number,
+    private readonly report: (message: string) => void,
+  ) {
+    this.callFds = Array.from({ length: device.queues }, () => eventfd());
+  }
+
+  /** The fds this thread waits on now. */
+  watched(): number[] {
+    return [this.controlFd, ...(this.running ? this.callFds : this.queueFds)];
+  }
+
+  readable(fd: number): void {
+    drainEventfd(fd);
+    if (fd === this.controlFd) return this.takeBack();
+    const call = this.callFds.indexOf(fd);
+    if (call >= 0) return this.fn.state.locked(() => this.fn.interruptQueue(call));
+    if (!this.running) this.tryStart();
+  }
+
+  /** On a notification: once the driver is ready, the rings go to the kernel. */
+  private tryStart(): void {
+    const setup = this.fn.state.locked(() => {
+      for (let q = 0; q < this.device.queues; q++) if (!this.fn.canServe(q)) return undefined;
+      const t = this.fn.transport;
+      t.busy = true;
+      return { features: t.driverFeatures, rings: Array.from({ length: this.device.queues }, (_, q) => t.queue(q)) };
+    });
+    if (setup === undefined) return;
+    try {
+      const { vhost } = this.device;
+      vhost.setFeatures(setup.features & this.device.ringFeatures);
+      vhost.setMemTable(this.regions());
+      setup.rings.forEach((r, q) => {
+        const ring = this.hostRing(q, { size: r.size, desc: Number(r.desc), driver: Number(r.driver), device: Number(r.device) });
+        vhost.setRing(q, ring, 0, this.queueFds[q], this.callFds[q]);
+      });
+      this.device.start(setup.features);
+      this.running = true;
+      // Buffers made available before the kernel watched the eventfds.
+      for (let q = 0; q < this.device.queues; q++) signalEventfd(this.queueFds[q]);
+    } catch (e) {
+      this.fn.state.locked(() => {
+        this.fn.transport.busy = false;
+        if (this.fn.markNeedsReset()) this.report(`${this.fn.info.name}: vhost: ${(e as Error).message}; the device needs a reset`);
+      });
+    }
+  }
+
+  /** The driver asked for a reset: stop the kernel, then let the reset finish. */
+  private takeBack(): void {
+    if (!this.fn.state.locked(() => this.fn.transport.resetPending)) return;
+    this.stop();
+    this.fn.state.locked(() => {
+      this.fn.transport.busy = false;
+      this.fn.completeReset();
+    });
+  }
+
+  private stop(): void {
+    if (!this.running) return;
+    this.running = false;
+    try {
+      this.device.stop();
+      for (let q = 0; q < this.device.queues; q++) this.device.vhost.ringBase(q);
+    } catch (e) {
+      this.report(`${this.fn.info.name}: vhost: stopping failed: ${(e as Error).message}`);
+    }
+  }
+
+  /** The thread ends: the kernel lets go of guest memory before it is unmapped. */
+  close(): void {
+    this.stop();
+    this.callFds.forEach(close);
+  }
+
+  private regions(): VhostRegion[] {
+    return this.memory.ram.map((range) => ({ gpa: range.gpa, size: range.size, hostAddress: this.memory.hostAddress(range) }));
+  }
+
+  /** A queue's rings, checked as the userspace path checks them, at this thread's addresses. */
+  private hostRing(queue: number, config: QueueConfig): VhostRing {
+    new SplitQueue(this.memory, config, { maxSize: this.fn.info.queueSizes[queue], eventIdx: false, indirect: false });
+    const host = (gpa: number) => {
+      const range = this.memory.ram.find((r) => gpa >= r.gpa && gpa < r.gpa + r.size)!;
+      return this.memory.hostAddress(range) + BigInt(gpa - range.gpa);
+    };
+    return { size: config.size, desc: host(config.desc), avail: host(config.driver), used: host(config.device) };
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Every virtio device proved from inside Linux: the default guest's own
+ * drivers use tsvmm's disk, entropy and network devices, and the host
+ * checks what arrived (a file, a tap in a network namespace of the test's).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, type TestContext } from 'node:test';
+import { startCli, startProcess } from '../helpers/cli.js';
+import { kvmTest } from '../helpers/kvm.js';
+import { GUEST_IP, GUEST_IP_PARAMETER, HOST_IP, tapNamespace } from '../helpers/netns.js';
+import { SINK_PORT, SOURCE_PORT } from '../helpers/tcp-peer.js';
+
+const GUEST_TIMEOUT_MS = 10 * 60_000;
+const VSOCK_TOOL_SOURCE = fileURLToPath(new URL('../../../test/guests/vsock-tool.c', import.meta.url));
+const HOST_PORT = 5000;
+const GUEST_PORT = 6000;
+/** The host's side of the vsock test, with Python's AF_VSOCK (Node has none). */
+const PY_SERVE = `import socket, sys
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+s.bind((socket.VMADDR_CID_ANY, int(sys.argv[1])))
+s.listen(1)
+print('listening', flush=True)
+c, _ = s.accept()
+data = b''
+while True:
+    d = c.recv(4096)
+    if not d: break
+    data += d
+print('got ' + data.decode(), flush=True)
+c.sendall(sys.argv[2].encode())
+c.close()`;
+const PY_SEND = `import socket, sys
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+s.connect((int(sys.argv[1]), int(sys.argv[2])))
+s.sendall(sys.argv[3].encode())
+s.shutdown(socket.SHUT_WR)
+data = b''
+while True:
+    d = s.recv(4096)
+    if not d: break
+    data += d
+sys.stdout.write(data.decode())`;
+const TCP_BYTES = 64 << 20;
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+function scratch(t: TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tsvmm-linux-virtio-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** `tsvmm run [args] -- sh -c SCRIPT`; resolves with the run's stdout once it has ended, status 0. */
+async function runInGuest(args: string[], script: string, prefix?: string[]): Promise<string> {
+  const run = startCli(['run', ...args, '--', 'sh', '-c', script], { timeoutMs: GUEST_TIMEOUT_MS, prefix });
+  const { status, stdout, stderr } = await run.done;
+  assert.equal(status, 0, `tsvmm failed\nstdout: ${stdout.slice(-3000)}\nstderr: ${stderr}`);
+  return stdout;
+}
+
+describe('virtio devices from inside Linux', () => {
+  kvmTest('the guest reads a disk the host wrote, writes one the host reads after poweroff, is refused a read-only one, and reads /dev/hwrng', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const dir = scratch(t);
+    const given = randomBytes(1 << 20);
+    const [readPath, writePath, roPath] = ['given.img', 'written.img', 'ro.img'].map((f) => join(dir, f));
+    writeFileSync(readPath, given);
+    writeFileSync(writePath, new Uint8Array(1 << 20));
+    writeFileSync(roPath, given);
+    const stdout = await runInGuest(
+      ['--disk', readPath, '--disk', writePath, '--disk', `${roPath},ro`],
+      [
+        'echo "READ $(sha256sum < /dev/vda)"',
+        'head -c 1048576 /dev/urandom > /tmp/w',
+        'dd if=/tmp/w of=/dev/vdb bs=65536 conv=fsync 2>/dev/null && echo "WROTE $(sha256sum < /tmp/w)"',
+        'echo "RO-SYSFS $(cat /sys/block/vdc/ro)"',
+        'dd if=/dev/zero of=/dev/vdc bs=512 count=1 conv=fsync 2>/dev/null; echo "RO-WRITE $?"',
+        'echo "RNG $(cat /sys/class/misc/hw_random/rng_current) $(head -c 32 /dev/hwrng | od -An -tx1 | tr -d " \\n")"',
+      ].join('; '),
+    );
+    assert.match(stdout, new RegExp(`^READ ${sha256(given)}  -\\s*$`, 'm'), 'the guest read what the host wrote');
+    const wrote = stdout.match(/^WROTE ([0-9a-f]{64}) {2}-\s*$/m);
+    assert.ok(wrote, stdout);
+    assert.equal(sha256(readFileSync(writePath)), wrote[1], 'the host reads what the guest wrote and synced');
+    assert.match(stdout, /^RO-SYSFS 1\s*$/m, 'the guest sees the disk read-only');
+    assert.doesNotMatch(stdout, /^RO-WRITE 0\s*$/m, 'a write to the read-only disk fails');
+    assert.deepEqual(readFileSync(roPath), given, 'the read-only image is untouched');
+    const rng = stdout.match(/^RNG (\S+) ([0-9a-f]*)\s*$/m);
+    assert.ok(rng, stdout);
+    assert.match(rng[1], /^virtio_rng/);
+    assert.equal(rng[2].length, 64, '32 bytes from /dev/hwrng');
+    assert.notEqual(rng[2], '0'.repeat(64));
+  });
+
+  kvmTest('what the guest wrote and flushed is in the image after kill -9 of tsvmm', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const dir = scratch(t);
+    const path = join(dir, 'disk.img');
+    writeFileSync(path, new Uint8Array(1 << 20));
+    const run = startCli(
+      ['run', '--disk', path, '--', 'sh', '-c', 'head -c 524288 /dev/urandom > /tmp/w; dd if=/tmp/w of=/dev/vda bs=65536 conv=fsync 2>/dev/null; echo "FLUSHED $(sha256sum < /tmp/w)"; sleep 600'],
+      { timeoutMs: GUEST_TIMEOUT_MS },
+    );
+    const [, hash] = await run.waitFor(/^FLUSHED ([0-9a-f]{64}) {2}-\s*$/m);
+    run.child.kill('SIGKILL');
+    const { signal } = await run.done;
+    assert.equal(signal, 'SIGKILL');
+    assert.equal(sha256(readFileSync(path).subarray(0, 524288)), hash);
+  });
+
+  kvmTest('the guest and the host ping each other over a tap', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const ns = tapNamespace(t);
+    const run = startCli(
+      ['run', '--net', `tap=${ns.tap}`, '--append', GUEST_IP_PARAMETER, '--', 'sh', '-c', `ping -c 3 -W 10 ${HOST_IP} && echo GUEST-PINGED; sleep 600`],
+      { timeoutMs: GUEST_TIMEOUT_MS, prefix: ns.prefix },
+    );
+    t.after(() => run.child.kill('SIGKILL'));
+    await run.waitFor(/^GUEST-PINGED\s*$/m);
+    assert.match(run.output().stdout, /3 packets transmitted, 3 packets received/);
+    assert.match(ns.run('ping', '-c', '3', '-W', '10', GUEST_IP), /3 packets transmitted, 3 received/);
+    run.child.kill('SIGTERM');
+    await run.done;
+  });
+
+  for (const vhost of ['on', 'off'] as const) {
+    kvmTest(`64 MiB go over TCP each way with matching checksums (vhost=${vhost}: the data path in the ${vhost === 'on' ? 'host kernel' : 'VMM'})`, { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+      const ns = tapNamespace(t);
+      const peer = startPeer(ns.prefix);
+      t.after(() => peer.kill());
+      await peer.next();
+      const stdout = await runInGuest(
+        ['--net', `tap=${ns.tap},vhost=${vhost}`, '--append', GUEST_IP_PARAMETER],
+        [
+          `head -c ${TCP_BYTES} /dev/urandom > /tmp/out`,
+          'echo "OUT $(sha256sum < /tmp/out)"',
+          `nc ${HOST_IP} ${SINK_PORT} < /tmp/out`,
+          `nc ${HOST_IP} ${SOURCE_PORT} > /tmp/in`,
+          'echo "IN $(sha256sum < /tmp/in) $(wc -c < /tmp/in)"',
+        ].join('; '),
+        ns.prefix,
+      );
+      const sent = stdout.match(/^OUT ([0-9a-f]{64})/m);
+      const received = stdout.match(/^IN ([0-9a-f]{64}) {2}- (\d+)\s*$/m);
+      assert.ok(sent && received, stdout);
+      const results = [await peer.next(), await peer.next()];
+      const sink = results.find((r) => 'sink' in r)!;
+      const source = results.find((r) => 'source' in r)!;
+      assert.deepEqual(sink, { sink: sent[1], bytes: TCP_BYTES }, 'guest to host');
+      assert.equal(received[1], source.source, 'host to guest');
+      assert.equal(Number(received[2]), TCP_BYTES);
+    });
+  }
+
+  kvmTest('a vsock round trip each way: the guest calls the host, the host calls the guest', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const dir = scratch(t);
+    // The guest's client and server, built here and handed over as a raw disk it copies from.
+    const tool = join(dir, 'vsock-tool');
+    execFileSync('gcc', ['-static', '-O2', '-o', tool, VSOCK_TOOL_SOURCE]);
+    const binary = readFileSync(tool);
+    const disk = join(dir, 'tool.img');
+    writeFileSync(disk, Buffer.concat([binary, Buffer.alloc((512 - (binary.length % 512)) % 512)]));
+    const cid = 10_000 + (process.pid % 100_000);
+
+    const hostServer = startProcess(['python3', '-c', PY_SERVE, String(HOST_PORT), 'pong from the host'], { timeoutMs: GUEST_TIMEOUT_MS });
+    t.after(() => hostServer.child.kill('SIGKILL'));
+    await hostServer.waitFor(/^listening$/m);
+    const run = startCli(
+      ['run', '--vsock', `cid=${cid}`, '--disk', `${disk},ro`, '--', 'sh', '-c',
+        `head -c ${binary.length} /dev/vda > /tmp/vt && chmod +x /tmp/vt && ` +
+        `echo "GUEST-GOT $(/tmp/vt send 2 ${HOST_PORT} 'ping from the guest')" && /tmp/vt serve ${GUEST_PORT} 'pong from the guest'`],
+      { timeoutMs: GUEST_TIMEOUT_MS },
+    );
+    t.after(() => run.child.kill('SIGKILL'));
+    await run.waitFor(/^vsock-tool: listening\s*$/m);
+    assert.match(run.output().stdout, /^GUEST-GOT pong from the host\s*$/m, 'guest to host and back');
+    assert.match((await hostServer.done).stdout, /^got ping from the guest$/m);
+    const answer = execFileSync('python3', ['-c', PY_SEND, String(cid), String(GUEST_PORT), 'hello from the host'], { encoding: 'utf8' });
+    assert.equal(answer, 'pong from the guest', 'host to guest and back');
+    const { status, stdout } = await run.done;
+    assert.equal(status, 0);
+    assert.match(stdout, /hello from the host/, 'the guest got the host\'s message');
+  });
+});
+
+/** test/helpers/tcp-peer.js in the namespace; next() is its next JSON line. */
+function startPeer(prefix: string[]) {
+  const script = fileURLToPath(new URL('../helpers/tcp-peer.js', import.meta.url));
+  const run = startProcess([process.execPath, script, String(TCP_BYTES)], { prefix, timeoutMs: GUEST_TIMEOUT_MS });
+  let seen = 0;
+  return {
+    kill: () => run.child.kill('SIGKILL'),
+    next: async (): Promise<Record<string, unknown>> => {
+      const lines = (await run.waitFor(new RegExp(`^(?:.*\\n){${seen}}(.*)\\n`))).input!.split('\n');
+      return JSON.parse(lines[seen++]);
+    },
+  };
+}
