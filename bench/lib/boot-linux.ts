@@ -50,7 +50,7 @@ export async function compareLinuxBoot(cli: string, runs: number, timeoutMs: num
 }
 
 /** The default guest's kernel and initramfs, built or found by `tsvmm guest fetch`. */
-function defaultGuestFiles(cli: string): { kernel: string; initrd: string } {
+export function defaultGuestFiles(cli: string): { kernel: string; initrd: string } {
   const r = spawnSync(process.execPath, [cli, 'guest', 'fetch'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const field = (name: string) => new RegExp(`^${name}:\\s+(.+)$`, 'm').exec(r.stdout ?? '')?.[1].trim();
   const kernel = field('kernel');

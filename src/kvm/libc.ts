@@ -108,18 +108,19 @@ export function write(fd: number, buffer: Uint8Array): number {
 }
 
 export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
 const POLLFD_SIZE = 8;
 
 /**
- * poll(2) for readability of `fds`: which of them are readable (an empty list
- * when interrupted by a signal). timeoutMs -1 waits for ever.
+ * poll(2): which of `fds` are ready for their events, or in error or hung up
+ * (an empty list when interrupted by a signal). timeoutMs -1 waits for ever.
  */
-export function pollReadable(fds: readonly number[], timeoutMs: number): number[] {
+export function poll(fds: readonly { fd: number; events: number }[], timeoutMs: number): number[] {
   const buffer = new Uint8Array(fds.length * POLLFD_SIZE);
   const view = new DataView(buffer.buffer);
-  fds.forEach((fd, i) => {
+  fds.forEach(({ fd, events }, i) => {
     view.setInt32(i * POLLFD_SIZE, fd, true);
-    view.setInt16(i * POLLFD_SIZE + 4, POLLIN, true);
+    view.setInt16(i * POLLFD_SIZE + 4, events, true);
   });
   const r = c.poll(buffer, fds.length, timeoutMs) as number;
   if (r < 0) {
@@ -127,7 +128,7 @@ export function pollReadable(fds: readonly number[], timeoutMs: number): number[
     if (errno === EINTR) return [];
     throw new SystemError('poll', errno);
   }
-  return fds.filter((_, i) => view.getInt16(i * POLLFD_SIZE + 6, true) !== 0);
+  return fds.filter((_, i) => view.getInt16(i * POLLFD_SIZE + 6, true) !== 0).map(({ fd }) => fd);
 }
 
 /** Adds 1 to an eventfd's counter, waking whoever waits on it. */

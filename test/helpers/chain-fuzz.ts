@@ -3,7 +3,9 @@
  * queue, and an independent model of the rules of virtio 1.2, 2.7: which
  * chains are valid, and which bytes a device may read and write.
  */
+import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { DeviceStatus } from '../../src/devices/virtio/device-status.js';
 import { DESC_F_INDIRECT, DESC_F_NEXT, DESC_F_WRITE, usedRingSize } from '../../src/devices/virtio/queue.js';
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
 import { writeDescriptorAt, type Descriptor, type VirtioDriver } from './virtio-driver.js';
@@ -130,4 +132,24 @@ export function placeCase(d: VirtioDriver, memory: GuestMemory, queue: number, c
   c.indirectTable.forEach((desc, i) => writeDescriptorAt(memory, INDIRECT + 16 * i, desc));
   memory.writeU16(AVAIL + 4, c.head);
   d.setAvailIndex(queue, c.availIdx);
+}
+
+/**
+ * What a device must have done with a chain that was not valid, whichever
+ * device it is: for 'nothing', nothing; for 'invalid', NEEDS_RESET set and
+ * reported once, nothing returned. Either way no byte changed outside `allowed`.
+ */
+export function assertRefusedCase(kind: 'nothing' | 'invalid', d: VirtioDriver, before: Uint8Array, ram: Uint8Array, allowed: [number, number][]): void {
+  const needsReset = (d.status & DeviceStatus.NEEDS_RESET) !== 0;
+  assert.equal(needsReset, kind === 'invalid', kind === 'invalid' ? 'a bad chain sets NEEDS_RESET' : 'no chain, no reset');
+  assert.equal(d.reports.length, kind === 'invalid' ? 1 : 0, 'a bad chain is reported once');
+  assert.equal(d.memory.readU16(USED + 2), 0, 'nothing returned');
+  assert.ok(changesOnlyIn(before, ram, allowed));
+}
+
+/** The generator must reach valid and invalid chains often, or the fuzzing proves little. */
+export function assertCoverage(seen: Record<Verdict['kind'], number>, runs: number): void {
+  assert.ok(seen.valid > runs / 5, `valid chains: ${seen.valid}`);
+  assert.ok(seen.invalid > runs / 5, `invalid chains: ${seen.invalid}`);
+  assert.ok(seen.nothing > 0);
 }

@@ -13,28 +13,17 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(args: string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', reject);
-    child.on('close', (status, signal) => {
-      clearTimeout(timer);
-      resolve({ status, signal, stdout, stderr });
-    });
-  });
+/** Runs tsvmm to its end (killed after timeoutMs, default 60 s). */
+export function runCli(args: string[], options: StartOptions = {}): Promise<CliResult> {
+  return startCli(args, { timeoutMs: 60_000, ...options }).done;
 }
 
 /** A process in progress (tsvmm, or a test's peer): its output so far, a wait for a line of it, and its end. */
 export interface RunningProcess {
   readonly child: ChildProcess;
   output(): { stdout: string; stderr: string };
-  /** Resolves with the first match of `pattern` on stdout; rejects if tsvmm ends first. */
-  waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves with the first match of `pattern` on stdout (or stderr); rejects if the process ends first. */
+  waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr'): Promise<RegExpMatchArray>;
   readonly done: Promise<CliResult>;
 }
 
@@ -42,6 +31,8 @@ export interface StartOptions {
   timeoutMs?: number;
   /** Put before the command, e.g. `ip netns exec NS`. */
   prefix?: string[];
+  /** Added to the environment. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Starts tsvmm; killed after timeoutMs. */
@@ -52,7 +43,7 @@ export function startCli(args: string[], options: StartOptions = {}): RunningPro
 /** Starts `argv`; killed after timeoutMs. */
 export function startProcess(argv: string[], options: StartOptions = {}): RunningProcess {
   const [command, ...rest] = [...(options.prefix ?? []), ...argv];
-  const child = spawn(command, rest, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, rest, { env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters: (() => void)[] = [];
@@ -60,7 +51,10 @@ export function startProcess(argv: string[], options: StartOptions = {}): Runnin
     stdout += d;
     waiters.forEach((w) => w());
   });
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stderr!.on('data', (d) => {
+    stderr += d;
+    waiters.forEach((w) => w());
+  });
   const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 5 * 60_000);
   const done = new Promise<CliResult>((resolve, reject) => {
     child.on('error', reject);
@@ -76,10 +70,10 @@ export function startProcess(argv: string[], options: StartOptions = {}): Runnin
     child,
     output: () => ({ stdout, stderr }),
     done,
-    waitFor: (pattern) =>
+    waitFor: (pattern, stream = 'stdout') =>
       new Promise((resolve, reject) => {
         const check = () => {
-          const match = stdout.match(pattern);
+          const match = (stream === 'stdout' ? stdout : stderr).match(pattern);
           if (match) resolve(match);
           else if (ended || child.exitCode !== null || child.signalCode !== null) {
             reject(new Error(`${argv.join(' ')} ended before printing ${pattern}\nstdout: ${stdout.slice(-3000)}\nstderr: ${stderr.slice(-2000)}`));

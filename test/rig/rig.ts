@@ -138,7 +138,9 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-kernel', machine.kernel,
       '-initrd', machine.initrd,
       // A soft lockup panics the rig's kernel, and a panic ends QEMU (-no-reboot): a hang becomes a report.
-      '-append', 'console=ttyS0 panic=-1 softlockup_panic=1',
+      // watchdog_thresh=60 (a lockup after 120 s, not 20): TCG's clock is the host's, and a busy host
+      // stalled the rig's one CPU for 22 s under a user-mode process (a false lockup, measured).
+      '-append', 'console=ttyS0 panic=-1 softlockup_panic=1 watchdog_thresh=60',
       '-virtfs', `local,path=/,mount_tag=${ROOT_TAG},security_model=none,multidevs=remap`,
       '-virtfs', `local,path=${dir},mount_tag=${JOB_TAG},security_model=none`,
     ],

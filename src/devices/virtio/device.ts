@@ -19,6 +19,13 @@ export interface VirtioDeviceInfo {
   config?: Uint8Array;
 }
 
+/** A host fd a device waits on: when it is readable (or, with `writable`, writable), `queue` is served. */
+export interface DeviceSource {
+  fd: number;
+  queue: number;
+  writable?: boolean;
+}
+
 export interface VirtioDevice {
   readonly info: VirtioDeviceInfo;
   /** The features the driver accepted, told before the first buffer after each reset. */
@@ -32,8 +39,8 @@ export interface VirtioDevice {
    * interrupts the driver for what it used.
    */
   serveQueue?(queue: number, ring: SplitQueue, memory: GuestMemory): void;
-  /** Host fds the I/O thread should watch now, each with the queue to serve when it is readable. */
-  sources?(): readonly { fd: number; queue: number }[];
+  /** Host fds the I/O thread should watch now, each with the queue to serve when it is readable (or writable). */
+  sources?(): readonly DeviceSource[];
   /** The queue could not be served (the driver is not ready, or reset it): stop watching what feeds it. */
   unserved?(queue: number): void;
 }

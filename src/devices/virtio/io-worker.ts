@@ -6,11 +6,12 @@
  * own sources (a tap) or, for a vhost device, the kernel's call eventfds.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { drainEventfd, pollReadable } from '../../kvm/libc.js';
+import { drainEventfd, poll, POLLIN, POLLOUT } from '../../kvm/libc.js';
 import { mapGuestMemory } from '../../memory/mapping.js';
 import { DeviceState } from '../device-state.js';
 import { createVirtioFunction } from '../pci-functions.js';
 import { VirtioBackend } from './backend.js';
+import type { DeviceSource } from './device.js';
 import type { VirtioWorkerData, VirtioWorkerMessage } from './io-thread.js';
 import { VhostBackend } from './vhost-backend.js';
 import { createVhostDevice, createVirtioDevice } from './virtio-devices.js';
@@ -19,9 +20,9 @@ const data = workerData as VirtioWorkerData;
 const post = (m: VirtioWorkerMessage) => parentPort!.postMessage(m);
 const report = (message: string) => post({ type: 'report', message });
 
-/** What the thread waits on, and what it does when one is readable. */
+/** What the thread waits on (readable, unless a source waits to write), and what it does when one is ready. */
 interface QueueServer {
-  watched(): number[];
+  watched(): { fd: number; events: number }[];
   readable(fd: number): void;
   close(): void;
 }
@@ -32,17 +33,20 @@ function userspaceServer(): QueueServer {
   const backend = new VirtioBackend(fn, memory, device, report);
   const { queueEventfds, controlEventfd } = data.spec.pci;
   // A device's own sources (a tap) are watched only while it can take their data.
-  let sources: readonly { fd: number; queue: number }[] = [];
+  let sources: readonly DeviceSource[] = [];
   return {
     watched: () => {
       sources = device.sources?.() ?? [];
-      return [controlEventfd, ...queueEventfds, ...sources.map((s) => s.fd)];
+      return [
+        ...[controlEventfd, ...queueEventfds].map((fd) => ({ fd, events: POLLIN })),
+        ...sources.map((s) => ({ fd: s.fd, events: s.writable ? POLLOUT : POLLIN })),
+      ];
     },
     readable: (fd) => {
       const queue = queueEventfds.indexOf(fd);
       if (queue >= 0 || fd === controlEventfd) drainEventfd(fd);
       if (queue >= 0) backend.notify(queue);
-      else if (fd !== controlEventfd) backend.notify(sources.find((s) => s.fd === fd)!.queue);
+      else if (fd !== controlEventfd) for (const s of sources) if (s.fd === fd) backend.notify(s.queue);
     },
     close: () => {},
   };
@@ -55,7 +59,7 @@ const server: QueueServer = vhost ? new VhostBackend(fn, memory, vhost, data.spe
 
 post({ type: 'ready' });
 for (;;) {
-  const ready = pollReadable([data.stopFd, ...server.watched()], -1);
+  const ready = poll([{ fd: data.stopFd, events: POLLIN }, ...server.watched()], -1);
   if (ready.includes(data.stopFd)) break;
   for (const fd of ready) server.readable(fd);
 }

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { TunOffload, type PacketPort } from '../net/tap.js';
-import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
+import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain, GuestBuffer, SplitQueue } from './queue.js';
 
 export const VIRTIO_ID_NET = 1;
@@ -126,7 +126,7 @@ export class VirtioNet implements VirtioDevice {
     this.port.setOffload(tapOffload(features));
   }
 
-  sources(): readonly { fd: number; queue: number }[] {
+  sources(): readonly DeviceSource[] {
     return this.starved || !this.port.usable ? [] : [{ fd: this.port.fd, queue: RX_QUEUE }];
   }
 

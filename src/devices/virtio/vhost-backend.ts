@@ -13,7 +13,7 @@
  * kernel has the rings the transport is marked busy, so a reset the driver
  * asks for waits until this thread has taken them back.
  */
-import { close, drainEventfd, eventfd, signalEventfd } from '../../kvm/libc.js';
+import { close, drainEventfd, eventfd, POLLIN, signalEventfd } from '../../kvm/libc.js';
 import type { MappedGuestMemory } from '../../memory/mapping.js';
 import type { VhostFd, VhostRegion, VhostRing } from '../../vhost/vhost.js';
 import type { VirtioPciDevice } from './pci-transport.js';
@@ -44,9 +44,9 @@ export class VhostBackend {
     this.callFds = Array.from({ length: device.queues }, () => eventfd());
   }
 
-  /** The fds this thread waits on now. */
-  watched(): number[] {
-    return [this.controlFd, ...(this.running ? this.callFds : this.queueFds)];
+  /** The fds this thread waits on now, for reading. */
+  watched(): { fd: number; events: number }[] {
+    return [this.controlFd, ...(this.running ? this.callFds : this.queueFds)].map((fd) => ({ fd, events: POLLIN }));
   }
 
   readable(fd: number): void {
