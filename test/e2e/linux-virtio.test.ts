@@ -126,6 +126,25 @@ describe('virtio devices from inside Linux', () => {
     await run.done;
   });
 
+  kvmTest('a tap that goes away while the guest uses it: tsvmm says so once and keeps running', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const ns = tapNamespace(t);
+    const run = startCli(
+      ['run', '--net', `tap=${ns.tap},vhost=off`, '--append', GUEST_IP_PARAMETER, '--', 'sh', '-c',
+        `ping -c 1 -W 10 ${HOST_IP} >/dev/null && echo TAP-USED; ping -i 0.5 ${HOST_IP} >/dev/null 2>&1 & sleep 600`],
+      { timeoutMs: GUEST_TIMEOUT_MS, prefix: ns.prefix },
+    );
+    t.after(() => run.child.kill('SIGKILL'));
+    await run.waitFor(/^TAP-USED\s*$/m);
+    ns.run('ip', 'link', 'del', ns.tap);
+    await run.waitFor(/network tap: (read|write) failed/, 'stderr');
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(run.child.exitCode, null, 'still running');
+    run.child.kill('SIGTERM');
+    const { status, stderr } = await run.done;
+    assert.equal(stderr.match(/network tap: /g)?.length, 1, `told once: ${stderr}`);
+    assert.notEqual(status, null, 'tsvmm ended on its own terms, not by a crash');
+  });
+
   for (const vhost of ['on', 'off'] as const) {
     kvmTest(`64 MiB go over TCP each way with matching checksums (vhost=${vhost}: the data path in the ${vhost === 'on' ? 'host kernel' : 'VMM'})`, { timeout: GUEST_TIMEOUT_MS }, async (t) => {
       const ns = tapNamespace(t);
