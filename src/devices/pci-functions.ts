@@ -40,7 +40,7 @@ export function createVirtioFunction(spec: PlacedVirtioSpec, state: DeviceState)
     intxGsi: pci.intxGsi,
     interrupts: new KvmInterrupts(pci),
     kick: (queue) => signalEventfd(pci.queueEventfds[queue]),
-    resetWanted: () => signalEventfd(pci.controlEventfd),
+    wakeIoThread: () => signalEventfd(pci.controlEventfd),
   });
 }
 

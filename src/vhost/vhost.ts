@@ -96,7 +96,12 @@ export class VhostFd {
     const addr = { index, flags: 0, descUserAddr: ring.desc, usedUserAddr: ring.used, availUserAddr: ring.avail, logGuestAddr: 0n };
     ioctlBuffer(this.fd, VHOST_SET_VRING_ADDR, vhostVringAddr.encode(addr), 'VHOST_SET_VRING_ADDR');
     ioctlBuffer(this.fd, VHOST_SET_VRING_KICK, vhostVringFile.encode({ index, fd: kickFd }), 'VHOST_SET_VRING_KICK');
-    ioctlBuffer(this.fd, VHOST_SET_VRING_CALL, vhostVringFile.encode({ index, fd: callFd }), 'VHOST_SET_VRING_CALL');
+    this.setCall(index, callFd);
+  }
+
+  /** The eventfd the kernel signals when it used buffers of queue `index`; may change while it runs. */
+  setCall(index: number, fd: number): void {
+    ioctlBuffer(this.fd, VHOST_SET_VRING_CALL, vhostVringFile.encode({ index, fd }), 'VHOST_SET_VRING_CALL');
   }
 
   /** Where queue `index` stopped in the available ring; the kernel stops using the queue. */

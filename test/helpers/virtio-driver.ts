@@ -19,6 +19,7 @@ import { GuestMemory } from '../../src/memory/guest-memory.js';
 
 export const TEST_BAR0 = 0xc100_0000;
 export const TEST_INTX_GSI = 17;
+export const VECTOR_EVENTFD_BASE = 1000;
 
 /** Interrupts as the device raised them. */
 export class RecordingInterrupts implements FunctionInterrupts {
@@ -36,6 +37,10 @@ export class RecordingInterrupts implements FunctionInterrupts {
   setIntx(level: boolean): void {
     this.intx = level;
     this.intxChanges++;
+  }
+  /** A made-up fd per vector, so tests can see which one a kernel data path would be given. */
+  vectorEventfd(vector: number): number {
+    return VECTOR_EVENTFD_BASE + vector;
   }
 }
 
@@ -90,6 +95,8 @@ export class VirtioDriver {
   readonly fn: VirtioPciDevice;
   readonly backend: VirtioBackend;
   private readonly kicks: number[] = [];
+  /** How often the transport woke the I/O thread (VirtioPciOptions.wakeIoThread). */
+  wakes = 0;
   private readonly found = new Map<number, Capability>();
   private readonly queues = new Map<number, QueueLayout & { availIdx: number; usedSeen: number; notifyAt?: number }>();
 
@@ -99,7 +106,7 @@ export class VirtioDriver {
   ) {
     const state = new DeviceState(DeviceState.allocate(VirtioPciDevice.stateSize(device.info)));
     this.fn = new VirtioPciDevice(state, device.info, {
-      bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: this.interrupts, kick: (q) => this.kicks.push(q), resetWanted: () => {},
+      bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: this.interrupts, kick: (q) => this.kicks.push(q), wakeIoThread: () => this.wakes++,
     });
     this.backend = new VirtioBackend(this.fn, memory, device, (m) => this.reports.push(m));
   }

@@ -141,7 +141,7 @@ function kvmWiredRng() {
     queueEventfds: [], controlEventfd: -1, vmFd: -1, routes: GsiRoutes.allocate(),
   };
   const fn = new VirtioPciDevice(new DeviceState(DeviceState.allocate(VirtioPciDevice.stateSize(RNG_INFO))), RNG_INFO, {
-    bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: new KvmInterrupts(wiring, vm), kick: () => {}, resetWanted: () => {},
+    bar0: TEST_BAR0, intxGsi: TEST_INTX_GSI, interrupts: new KvmInterrupts(wiring, vm), kick: () => {}, wakeIoThread: () => {},
   });
   const config = (offset: number, size: number, value: number) => {
     const data = new Uint8Array(size);

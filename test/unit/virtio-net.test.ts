@@ -5,7 +5,7 @@ import { Feature } from '../../src/devices/virtio/features.js';
 import { derivedMac, formatMac, NET_HEADER_SIZE, NetFeature, parseMac, RX_QUEUE, TX_QUEUE, VirtioNet } from '../../src/devices/virtio/net.js';
 import { DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
 import { FakePacketPort } from '../helpers/fake-packet-port.js';
-import { guardedMemory, queueLayout, VirtioDriver } from '../helpers/virtio-driver.js';
+import { guardedMemory, queueLayout, VECTOR_EVENTFD_BASE, VirtioDriver } from '../helpers/virtio-driver.js';
 
 const RAM_SIZE = 0x200000;
 const RX = queueLayout(0x1000, 256);
@@ -154,4 +154,17 @@ test('after a reset the tap is not watched until the driver is ready again', () 
   d.backend.notify(RX_QUEUE);
   assert.deepEqual(device.sources(), []);
   assert.equal(port.incoming.length, 1, 'nothing read while the device is reset');
+});
+
+test('a kernel data path gets the queue vector\'s irqfd only while the vector is deliverable, and the I/O thread hears of every MSI-X change', () => {
+  const { d } = readyNet();
+  assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(RX_QUEUE)), VECTOR_EVENTFD_BASE + 1);
+  const wakes = d.wakes;
+  const table = 0x3000;
+  d.mmioWrite(table + 16 * 1 + 12, 4, 1); // mask vector 1
+  assert.ok(d.wakes > wakes, 'woken by the table write');
+  assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(RX_QUEUE)), undefined, 'masked: through the transport');
+  assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(TX_QUEUE)), VECTOR_EVENTFD_BASE + 2);
+  d.mmioWrite(table + 16 * 1 + 12, 4, 0);
+  assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(RX_QUEUE)), VECTOR_EVENTFD_BASE + 1);
 });

@@ -18,4 +18,6 @@ export interface FunctionInterrupts {
   signalVector(vector: number): void;
   /** Drives the INTx pin. */
   setIntx(level: boolean): void;
+  /** The eventfd that sends vector `vector` (KVM_IRQFD), for a kernel data path that signals it itself. */
+  vectorEventfd?(vector: number): number;
 }

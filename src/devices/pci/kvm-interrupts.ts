@@ -31,6 +31,10 @@ export class KvmInterrupts implements FunctionInterrupts {
     signalEventfd(this.wiring.vectors[vector].eventfd);
   }
 
+  vectorEventfd(vector: number): number {
+    return this.wiring.vectors[vector].eventfd;
+  }
+
   setIntx(level: boolean): void {
     this.vm.irqLine(this.wiring.intxGsi, level);
   }

@@ -64,6 +64,8 @@ export class Msix {
     state: Uint8Array,
     readonly vectors: number,
     private readonly interrupts: FunctionInterrupts,
+    /** Told after the guest changed the table or message control: who bypasses fire() looks again. */
+    private readonly changed: () => void = () => {},
   ) {
     this.table = new DataView(state.buffer, state.byteOffset, vectors * MSIX_ENTRY_SIZE);
     this.pending = state.subarray(vectors * MSIX_ENTRY_SIZE, vectors * MSIX_ENTRY_SIZE + pbaSize(vectors));
@@ -94,6 +96,7 @@ export class Msix {
 
   /** After the guest wrote message control: enabling or unmasking may deliver pending vectors. */
   controlWritten(): void {
+    this.changed();
     for (let v = 0; v < this.vectors; v++) this.update(v);
   }
 
@@ -103,6 +106,7 @@ export class Msix {
   }
 
   tableWrite(offset: number, data: Uint8Array): void {
+    this.changed();
     const end = Math.min(offset + data.length, this.table.byteLength);
     if (offset < 0 || offset >= end) return;
     new Uint8Array(this.table.buffer, this.table.byteOffset, this.table.byteLength).set(data.subarray(0, end - offset), offset);
@@ -127,7 +131,8 @@ export class Msix {
     return (this.pending[vector >> 3] & (1 << (vector & 7))) !== 0;
   }
 
-  private deliverable(vector: number): boolean {
+  /** Whether `vector` reaches the guest now: MSI-X on, the function and the vector unmasked (its route then in place). */
+  deliverable(vector: number): boolean {
     const control = this.control;
     return (control & ENABLE) !== 0 && (control & FUNCTION_MASK) === 0 && (this.table.getUint32(vector * MSIX_ENTRY_SIZE + VECTOR_CONTROL, true) & VECTOR_MASKED) === 0;
   }

@@ -14,7 +14,7 @@ export interface PciFunctionWiring {
   vectors: { gsi: number; eventfd: number }[];
   /** Per virtqueue: the eventfd KVM signals (KVM_IOEVENTFD) when the guest writes the queue's notify address. */
   queueEventfds: number[];
-  /** Signalled when the driver asks for a reset while the I/O thread uses the queues. */
+  /** Signalled when the I/O thread should look at the transport again (VirtioPciOptions.wakeIoThread). */
   controlEventfd: number;
   /** The VM's fd, for KVM_SET_GSI_ROUTING and KVM_IRQ_LINE; the machine owns it. */
   vmFd: number;

@@ -64,8 +64,12 @@ export interface VirtioPciOptions {
   interrupts: FunctionInterrupts;
   /** Wakes whoever serves queue `queue` (the I/O thread's eventfd). */
   kick(queue: number): void;
-  /** Tells the I/O thread the driver asked for a reset while the queues are in use (it finishes the reset). */
-  resetWanted(): void;
+  /**
+   * Wakes the I/O thread to look at the transport again: the driver asked
+   * for a reset while the queues are in use (the thread finishes it), or
+   * changed the MSI-X table (a kernel data path may signal vectors itself).
+   */
+  wakeIoThread(): void;
 }
 
 export class VirtioPciDevice extends PciDevice {
@@ -114,7 +118,7 @@ export class VirtioPciDevice extends PciDevice {
     const base = state.bytes.byteOffset + PCI_DEVICE_STATE_SIZE;
     const transportSize = align8(transportStateSize(queues));
     this.transport = new TransportState(new DataView(state.buffer, base, transportSize), info.queueSizes);
-    this.msix = new Msix(this.config, this.capabilityOffsets[MSIX_CAPABILITY], new Uint8Array(state.buffer, base + transportSize, msixStateSize(vectors)), vectors, options.interrupts);
+    this.msix = new Msix(this.config, this.capabilityOffsets[MSIX_CAPABILITY], new Uint8Array(state.buffer, base + transportSize, msixStateSize(vectors)), vectors, options.interrupts, () => options.wakeIoThread());
     this.common = new CommonConfig(this);
     this.pciCfg = this.capabilityOffsets[PCI_CFG_CAPABILITY];
     this.deviceConfig = config;
@@ -211,7 +215,7 @@ export class VirtioPciDevice extends PciDevice {
       // The driver waits for status to read 0; while the I/O thread holds buffers, it finishes the reset.
       if (t.busy) {
         t.resetPending = true;
-        this.options.resetWanted();
+        this.options.wakeIoThread();
       } else {
         this.completeReset();
       }
@@ -259,6 +263,18 @@ export class VirtioPciDevice extends PciDevice {
     if (t.reported) return false;
     t.reported = true;
     return true;
+  }
+
+  /**
+   * The eventfd that interrupts the driver for `queue` with no help from
+   * this VMM, when there is one now: MSI-X on and the queue's vector
+   * deliverable. Otherwise (masked, INTx) interrupts must go through
+   * interruptQueue(), which keeps the pending bit or the ISR.
+   */
+  directQueueInterrupt(queue: number): number | undefined {
+    const vector = this.transport.queue(queue).vector;
+    if (!this.msix.enabled || vector >= this.vectors || !this.msix.deliverable(vector)) return undefined;
+    return this.options.interrupts.vectorEventfd?.(vector);
   }
 
   /** Used buffers in `queue`: its MSI-X vector, or the ISR queue bit and INTx. */

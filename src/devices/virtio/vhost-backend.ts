@@ -6,12 +6,18 @@
  *
  * It runs on the device's I/O thread. Until the driver sets DRIVER_OK the
  * thread watches the queue eventfds; the first notification after it hands
- * the rings to the kernel, which from then on owns those eventfds. The
- * kernel's used-buffer signals (one call eventfd per queue) come back here
- * and become the queue's interrupt through the transport, which knows
- * whether that is an MSI-X vector (masked or not) or INTx. While the
- * kernel has the rings the transport is marked busy, so a reset the driver
- * asks for waits until this thread has taken them back.
+ * the rings to the kernel, which from then on owns those eventfds.
+ *
+ * The kernel signals a call eventfd per queue when it used buffers. While
+ * the queue's MSI-X vector is deliverable that is the vector's own irqfd,
+ * so the interrupt goes from the kernel to the guest with no hop here;
+ * otherwise (the vector masked, MSI-X off) it is a relay eventfd this
+ * thread watches and turns into interruptQueue(), which keeps the pending
+ * bit or raises INTx. The transport wakes this thread (control eventfd)
+ * whenever the guest changes the MSI-X table, and the choice is made again.
+ *
+ * While the kernel has the rings the transport is marked busy, so a reset
+ * the driver asks for waits until this thread has taken them back.
  */
 import { close, drainEventfd, eventfd, POLLIN, signalEventfd } from '../../kvm/libc.js';
 import type { MappedGuestMemory } from '../../memory/mapping.js';
@@ -31,6 +37,8 @@ export interface VhostDevice {
 
 export class VhostBackend {
   private running = false;
+  /** Per queue: the relay eventfd, and the eventfd the kernel signals now (the relay, or the vector's irqfd). */
+  private readonly relayFds: number[];
   private readonly callFds: number[];
 
   constructor(
@@ -41,20 +49,39 @@ export class VhostBackend {
     private readonly controlFd: number,
     private readonly report: (message: string) => void,
   ) {
-    this.callFds = Array.from({ length: device.queues }, () => eventfd());
+    this.relayFds = Array.from({ length: device.queues }, () => eventfd());
+    this.callFds = [...this.relayFds];
   }
 
   /** The fds this thread waits on now, for reading. */
   watched(): { fd: number; events: number }[] {
-    return [this.controlFd, ...(this.running ? this.callFds : this.queueFds)].map((fd) => ({ fd, events: POLLIN }));
+    return [this.controlFd, ...(this.running ? this.relayFds : this.queueFds)].map((fd) => ({ fd, events: POLLIN }));
   }
 
   readable(fd: number): void {
     drainEventfd(fd);
-    if (fd === this.controlFd) return this.takeBack();
-    const call = this.callFds.indexOf(fd);
-    if (call >= 0) return this.fn.state.locked(() => this.fn.interruptQueue(call));
+    if (fd === this.controlFd) return this.controlSignalled();
+    const relay = this.relayFds.indexOf(fd);
+    if (relay >= 0) return this.fn.state.locked(() => this.fn.interruptQueue(relay));
     if (!this.running) this.tryStart();
+  }
+
+  /** A reset to finish, or the MSI-X table changed. */
+  private controlSignalled(): void {
+    if (this.fn.state.locked(() => this.fn.transport.resetPending)) this.takeBack();
+    else if (this.running) this.routeCalls();
+  }
+
+  /** Points each queue's call at its vector's irqfd when that is deliverable, else at the relay. */
+  private routeCalls(): void {
+    const wanted = this.fn.state.locked(() => this.relayFds.map((relay, q) => this.fn.directQueueInterrupt(q) ?? relay));
+    wanted.forEach((fd, q) => {
+      if (fd === this.callFds[q]) return;
+      this.device.vhost.setCall(q, fd);
+      this.callFds[q] = fd;
+      // A signal the relay took before the switch is delivered now, through the transport.
+      if (drainEventfd(this.relayFds[q]) > 0n) this.fn.state.locked(() => this.fn.interruptQueue(q));
+    });
   }
 
   /** On a notification: once the driver is ready, the rings go to the kernel. */
@@ -72,10 +99,12 @@ export class VhostBackend {
       vhost.setMemTable(this.regions());
       setup.rings.forEach((r, q) => {
         const ring = this.hostRing(q, { size: r.size, desc: Number(r.desc), driver: Number(r.driver), device: Number(r.device) });
-        vhost.setRing(q, ring, 0, this.queueFds[q], this.callFds[q]);
+        this.callFds[q] = this.relayFds[q];
+        vhost.setRing(q, ring, 0, this.queueFds[q], this.relayFds[q]);
       });
       this.device.start(setup.features);
       this.running = true;
+      this.routeCalls();
       // Buffers made available before the kernel watched the eventfds.
       for (let q = 0; q < this.device.queues; q++) signalEventfd(this.queueFds[q]);
     } catch (e) {
@@ -88,7 +117,6 @@ export class VhostBackend {
 
   /** The driver asked for a reset: stop the kernel, then let the reset finish. */
   private takeBack(): void {
-    if (!this.fn.state.locked(() => this.fn.transport.resetPending)) return;
     this.stop();
     this.fn.state.locked(() => {
       this.fn.transport.busy = false;
@@ -110,7 +138,7 @@ export class VhostBackend {
   /** The thread ends: the kernel lets go of guest memory before it is unmapped. */
   close(): void {
     this.stop();
-    this.callFds.forEach(close);
+    this.relayFds.forEach(close);
   }
 
   private regions(): VhostRegion[] {
