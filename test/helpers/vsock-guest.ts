@@ -34,6 +34,8 @@ export interface GuestOptions {
   rxBuffers?: number;
   /** Each receive chain as a header buffer and a payload buffer, as older Linux posts them. */
   splitRx?: boolean;
+  /** Transport features besides VERSION_1 (Linux takes EVENT_IDX). */
+  features?: bigint;
 }
 
 export class VsockGuest {
@@ -41,6 +43,7 @@ export class VsockGuest {
   readonly guardsIntact: () => boolean;
   private readonly rxBuffers: number;
   private readonly splitRx: boolean;
+  private readonly features: bigint;
 
   constructor(
     readonly device: VsockUds,
@@ -51,6 +54,7 @@ export class VsockGuest {
     this.guardsIntact = guardsIntact;
     this.rxBuffers = options.rxBuffers ?? 16;
     this.splitRx = options.splitRx ?? false;
+    this.features = Feature.VERSION_1 | (options.features ?? 0n);
   }
 
   /** The driver's start-up, with receive and event buffers posted (the device serves the receive queue then). */
@@ -58,7 +62,7 @@ export class VsockGuest {
     const { d } = this;
     d.enablePci();
     d.reset();
-    if (!d.negotiate(Feature.VERSION_1)) throw new Error('the device refused VERSION_1');
+    if (!d.negotiate(this.features)) throw new Error('the device refused the features');
     d.enableMsix(4);
     LAYOUTS.forEach((layout, q) => d.setUpQueue(q, layout, q + 1));
     d.driverOk();

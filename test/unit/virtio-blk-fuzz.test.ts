@@ -38,13 +38,19 @@ class MemoryImage implements DiskImage {
   private check(): void {
     if (this.failing) throw Object.assign(new Error('EIO: i/o error'), { code: 'EIO' });
   }
-  read(into: Uint8Array, offset: number): void {
+  read(into: readonly Uint8Array[], offset: number): void {
     this.check();
-    into.set(this.bytes.subarray(offset, offset + into.length));
+    for (const b of into) {
+      b.set(this.bytes.subarray(offset, offset + b.length));
+      offset += b.length;
+    }
   }
-  write(from: Uint8Array, offset: number): void {
+  write(from: readonly Uint8Array[], offset: number): void {
     this.check();
-    this.bytes.set(from, offset);
+    for (const b of from) {
+      this.bytes.set(b, offset);
+      offset += b.length;
+    }
   }
   flush(): void {
     this.check();

@@ -70,12 +70,12 @@ class SpyImage implements DiskImage {
   get size(): number {
     return this.inner.size;
   }
-  read(into: Uint8Array, offset: number): void {
-    this.calls.push(`read ${offset}+${into.length}`);
+  read(into: readonly Uint8Array[], offset: number): void {
+    this.calls.push(`read ${offset}+${into.map((b) => b.length).join('+')}`);
     this.inner.read(into, offset);
   }
-  write(from: Uint8Array, offset: number): void {
-    this.calls.push(`write ${offset}+${from.length}`);
+  write(from: readonly Uint8Array[], offset: number): void {
+    this.calls.push(`write ${offset}+${from.map((b) => b.length).join('+')}`);
     this.inner.write(from, offset);
   }
   flush(): void {

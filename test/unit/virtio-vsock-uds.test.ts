@@ -10,6 +10,7 @@ import { CONN_BUF_ALLOC } from '../../src/devices/virtio/vsock-connection.js';
 import { HOST_CID, Shutdown, VSOCK_HEADER_SIZE, VsockOp, writeHeader } from '../../src/devices/virtio/vsock-packet.js';
 import { listenUds, MAX_PAYLOAD, RX_QUEUE, TX_QUEUE, VsockUds } from '../../src/devices/virtio/vsock-uds.js';
 import { DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
+import { Feature } from '../../src/devices/virtio/features.js';
 import { EVENT_QUEUE, GUEST_CID, RX_PAYLOAD, VsockGuest, type GuestOptions, type Packet } from '../helpers/vsock-guest.js';
 
 const { EAGAIN } = constants.errno;
@@ -41,14 +42,14 @@ function own(fd: number): number {
 }
 
 function startedGuest(options?: GuestOptions) {
-  const device = new VsockUds(GUEST_CID, uds, listenUds(uds), (m) => assert.fail(`reported: ${m}`));
+  const device = new VsockUds(GUEST_CID, uds, own(listenUds(uds)), (m) => assert.fail(`reported: ${m}`));
   devices.push(device);
   const guest = new VsockGuest(device, options);
   guest.start();
   // The device's own sources, there from the start: its eventfd and the listening socket.
-  const own = new Set(device.sources().map((s) => s.fd));
+  const baseline = new Set(device.sources().map((s) => s.fd));
   /** The sources of streams and handshakes: the device's sockets, not the test's. */
-  const streams = () => device.sources().filter((s) => !own.has(s.fd));
+  const streams = () => device.sources().filter((s) => !baseline.has(s.fd));
   return { device, guest, d: guest.d, streams };
 }
 
@@ -322,18 +323,20 @@ test('a reset seen first as a host socket the driver cannot take drops the strea
   assert.deepEqual(device.sources().filter((s) => !s.writable), [], 'nothing watched until the driver is back');
 });
 
-test('out of receive buffers the device waits for the driver, then delivers what waited', () => {
-  const { device, guest } = startedGuest({ rxBuffers: 1 });
-  const fd = guestConnection(guest, 7004, 5);
-  hostWrite(fd, bytes(3 * RX_PAYLOAD, 6));
-  guest.d.backend.notify(RX_QUEUE);
-  const first = guest.receive(false);
-  assert.equal(first.length, 1);
-  assert.deepEqual(device.sources().filter((s) => s.queue === RX_QUEUE), [], 'starved: nothing watched');
-  guest.postRx(1);
-  const rest = guest.receive();
-  assert.deepEqual(concat([payloadOf(first), payloadOf(rest)]), bytes(3 * RX_PAYLOAD, 6));
-});
+for (const [name, features] of [['', 0n], [' (EVENT_IDX)', Feature.EVENT_IDX]] as const) {
+  test(`out of receive buffers the device waits for the driver, then delivers what waited${name}`, () => {
+    const { device, guest } = startedGuest({ rxBuffers: 1, features });
+    const fd = guestConnection(guest, 7004, 5);
+    hostWrite(fd, bytes(3 * RX_PAYLOAD, 6));
+    guest.d.backend.notify(RX_QUEUE);
+    const first = guest.receive(false);
+    assert.equal(first.length, 1);
+    assert.deepEqual(device.sources().filter((s) => s.queue === RX_QUEUE), [], 'starved: nothing watched');
+    guest.postRx(1);
+    const rest = guest.receive();
+    assert.deepEqual(concat([payloadOf(first), payloadOf(rest)]), bytes(3 * RX_PAYLOAD, 6));
+  });
+}
 
 test('malformed guest packets are dropped or answered with RST, never thrown', () => {
   const { device, guest } = startedGuest();

@@ -7,10 +7,10 @@
 export interface DiskImage {
   /** Size in bytes, a whole number of 512-byte sectors. */
   readonly size: number;
-  /** Fills `into` from `offset`, all of it or throws. */
-  read(into: Uint8Array, offset: number): void;
-  /** Writes all of `from` at `offset`, or throws. */
-  write(from: Uint8Array, offset: number): void;
+  /** Fills the buffers `into`, one after the other, from `offset`: all of them or throws. */
+  read(into: readonly Uint8Array[], offset: number): void;
+  /** Writes the buffers `from`, one after the other, at `offset`: all of them or throws. */
+  write(from: readonly Uint8Array[], offset: number): void;
   /** Makes what was written durable (fdatasync). */
   flush(): void;
   /** Zeroes [offset, offset + length); with `deallocate` the host may free the space. */

@@ -46,6 +46,11 @@ export function byteLength(buffers: readonly GuestBuffer[]): number {
   return buffers.reduce((n, b) => n + b.len, 0);
 }
 
+/** Live views of the buffers, for one scatter/gather call (preadv, readv). */
+export function bufferViews(buffers: readonly GuestBuffer[], memory: GuestMemory): Uint8Array[] {
+  return buffers.map((b) => memory.view(b.addr, b.len));
+}
+
 /** The buffers that hold bytes [start, end) of `buffers` taken as one run. */
 function slice(buffers: readonly GuestBuffer[], start: number, end: number): GuestBuffer[] {
   const out: GuestBuffer[] = [];

@@ -12,7 +12,7 @@
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { DiskImage } from '../disk/disk-image.js';
 import { SECTOR_SIZE } from '../disk/raw-image.js';
-import { byteLength, gather, parseBlkRequest, scatter, type BlkRequest } from './blk-request.js';
+import { bufferViews, byteLength, gather, parseBlkRequest, scatter, type BlkRequest } from './blk-request.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain } from './queue.js';
 
@@ -160,13 +160,8 @@ export class VirtioBlk implements VirtioDevice {
   private read(r: BlkRequest, memory: GuestMemory): Outcome {
     const length = byteLength(r.writable);
     if (byteLength(r.readable) > 0 || !this.fits(r.sector, length)) return IOERR;
-    const ok = this.host('read', () => {
-      let offset = Number(r.sector) * SECTOR_SIZE;
-      for (const b of r.writable) {
-        this.image.read(memory.view(b.addr, b.len), offset);
-        offset += b.len;
-      }
-    });
+    // A read of nothing asks nothing of the host (which may be failing).
+    const ok = length === 0 || this.host('read', () => this.image.read(bufferViews(r.writable, memory), Number(r.sector) * SECTOR_SIZE));
     return ok ? { status: BlkStatus.OK, written: length } : IOERR;
   }
 
@@ -174,11 +169,7 @@ export class VirtioBlk implements VirtioDevice {
   private write(r: BlkRequest, memory: GuestMemory): Outcome {
     if (this.readOnly || byteLength(r.writable) > 0 || !this.fits(r.sector, byteLength(r.readable))) return IOERR;
     const ok = this.host('write', () => {
-      let offset = Number(r.sector) * SECTOR_SIZE;
-      for (const b of r.readable) {
-        this.image.write(memory.view(b.addr, b.len), offset);
-        offset += b.len;
-      }
+      if (r.readable.length > 0) this.image.write(bufferViews(r.readable, memory), Number(r.sector) * SECTOR_SIZE);
       this.settle();
     });
     return ok ? OK : IOERR;

@@ -19,7 +19,8 @@ import { createHash } from 'node:crypto';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { TunOffload, type PacketPort } from '../net/tap.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
-import type { DescriptorChain, GuestBuffer, SplitQueue } from './queue.js';
+import { bufferViews, byteLength } from './blk-request.js';
+import type { DescriptorChain, SplitQueue } from './queue.js';
 
 export const VIRTIO_ID_NET = 1;
 const CLASS_ETHERNET = 0x020000;
@@ -151,7 +152,7 @@ export class VirtioNet implements VirtioDevice {
 
   /** One frame from the driver: header and frame in its device-readable buffers. A runt is dropped. */
   private transmit(chain: DescriptorChain, memory: GuestMemory): void {
-    if (total(chain.readable) <= NET_HEADER_SIZE || !this.port.send(views(chain.readable, memory))) this.dropped++;
+    if (byteLength(chain.readable) <= NET_HEADER_SIZE || !this.port.send(bufferViews(chain.readable, memory))) this.dropped++;
   }
 
   private receive(ring: SplitQueue, memory: GuestMemory): void {
@@ -166,7 +167,7 @@ export class VirtioNet implements VirtioDevice {
           this.starved = true;
           return;
         }
-        const buffers = chains.flatMap((c) => views(c.writable, memory));
+        const buffers = chains.flatMap((c) => bufferViews(c.writable, memory));
         const length = this.port.receive(buffers);
         if (length === 0) {
           spare = chains;
@@ -174,7 +175,7 @@ export class VirtioNet implements VirtioDevice {
         }
         let used = 0;
         for (let left = length; left > 0; used++) {
-          const n = Math.min(left, total(chains[used].writable));
+          const n = Math.min(left, byteLength(chains[used].writable));
           ring.push(chains[used].head, n);
           left -= n;
         }
@@ -202,16 +203,16 @@ export class VirtioNet implements VirtioDevice {
           return undefined;
         }
         // Used whatever its size: a driver that posts small buffers gets what fits, one too small for the header nothing.
-        if (total(chain.writable) >= NET_HEADER_SIZE) return [chain];
+        if (byteLength(chain.writable) >= NET_HEADER_SIZE) return [chain];
         ring.push(chain.head, 0);
         spare = [];
         continue;
       }
       const chains = [...spare];
-      let room = chains.reduce((n, c) => n + total(c.writable), 0);
+      let room = chains.reduce((n, c) => n + byteLength(c.writable), 0);
       for (let chain = room < this.maxFrame ? ring.pop() : undefined; chain; chain = room < this.maxFrame ? ring.pop() : undefined) {
         chains.push(chain);
-        room += total(chain.writable);
+        room += byteLength(chain.writable);
       }
       if (room >= this.maxFrame) return chains;
       ring.giveBack(chains.length);
@@ -219,14 +220,6 @@ export class VirtioNet implements VirtioDevice {
       if (!ring.armNotificationPast(seen)) return undefined;
     }
   }
-}
-
-function total(buffers: readonly GuestBuffer[]): number {
-  return buffers.reduce((n, b) => n + b.len, 0);
-}
-
-function views(buffers: readonly GuestBuffer[], memory: GuestMemory): Uint8Array[] {
-  return buffers.map((b) => memory.view(b.addr, b.len));
 }
 
 /** Writes `bytes` at byte `offset` of the concatenation of `buffers`. */

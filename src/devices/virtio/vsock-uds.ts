@@ -34,7 +34,7 @@ import { constants } from 'node:os';
 import { errnoName, SystemError } from '../../kvm/errors.js';
 import { close, drainEventfd, eventfd, signalEventfd } from '../../kvm/libc.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { acceptUnix, connectUnix, listenUnix, receive, send } from '../../host/unix-socket.js';
+import { acceptUnix, connectUnix, listenUnix, MAX_SOCKET_PATH, receive, send } from '../../host/unix-socket.js';
 import { byteLength, gather, scatter } from './blk-request.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain, SplitQueue } from './queue.js';
@@ -59,7 +59,7 @@ const RX_BUDGET = 256;
 const { EAGAIN, ECONNABORTED } = constants.errno;
 
 /** A packet for the guest with no payload: for a stream (built when it goes, with the credit of then), or a reset for none. */
-type Control = { conn: VsockConnection; op: number; flags: number } | { orphan: VsockHeader };
+type Control = { conn: VsockConnection; op: number } | { orphan: VsockHeader };
 
 /**
  * The listening socket at `path` the device takes; it fails with one line
@@ -74,7 +74,7 @@ export function listenUds(path: string): number {
       code === 'EADDRINUSE' ? 'already in use (another VM, or a stale socket: remove it)'
       : code === 'ENOENT' || code === 'ENOTDIR' ? 'its directory does not exist'
       : code === 'EACCES' || code === 'EPERM' || code === 'EROFS' ? 'its directory is not writable'
-      : code === 'ENAMETOOLONG' ? 'too long for a Unix socket path (at most 107 bytes)'
+      : code === 'ENAMETOOLONG' ? `too long for a Unix socket path (at most ${MAX_SOCKET_PATH} bytes)`
       : (e as Error).message;
     throw new Error(`vsock uds '${path}': ${why}`);
   }
@@ -155,12 +155,11 @@ export class VsockUds implements VirtioDevice {
     else if (queue === TX_QUEUE) this.transmitAll(ring, memory);
   }
 
-  /** Closes every socket the device holds, the listening one too. */
+  /** Closes what the device opened: its streams' sockets and its eventfd (the listening socket is its opener's). */
   close(): void {
     this.dropAll();
     for (const h of this.handshakes) close(h.fd);
     this.handshakes = [];
-    close(this.listenFd);
     close(this.wakeFd);
   }
 
@@ -185,7 +184,7 @@ export class VsockUds implements VirtioDevice {
   // --- Guest to host
 
   private transmitAll(ring: SplitQueue, memory: GuestMemory): void {
-    // Socket room first: a POLLOUT source lands here, and new data must queue behind what waits.
+    // A host socket with room (a writable source) lands here too.
     for (const conn of this.connections.values()) if (conn.buffered > 0) this.wrote(conn, conn.flush());
     do {
       for (let chain = ring.pop(); chain; chain = ring.pop()) {
@@ -242,7 +241,7 @@ export class VsockUds implements VirtioDevice {
     const conn = new VsockConnection(fd, this.guestCid, h.dstPort, h.srcPort, true);
     conn.updatePeer(h.bufAlloc, h.fwdCnt);
     this.connections.set(key(conn.hostPort, conn.guestPort), conn);
-    this.queue({ conn, op: VsockOp.RESPONSE, flags: 0 });
+    this.queue({ conn, op: VsockOp.RESPONSE });
   }
 
   /** The guest accepted a host program's stream: the program hears which host port it has. */
@@ -274,7 +273,7 @@ export class VsockUds implements VirtioDevice {
   private queueCreditUpdate(conn: VsockConnection): void {
     if (conn.creditUpdateQueued) return;
     conn.creditUpdateQueued = true;
-    this.queue({ conn, op: VsockOp.CREDIT_UPDATE, flags: 0 });
+    this.queue({ conn, op: VsockOp.CREDIT_UPDATE });
   }
 
   /** A guest packet that cannot be served: its stream, if any, is ended; the guest gets a reset. */
@@ -286,7 +285,7 @@ export class VsockUds implements VirtioDevice {
   /** Closes a stream and tells the guest (RST). */
   private end(conn: VsockConnection): void {
     this.remove(conn);
-    this.queue({ conn, op: VsockOp.RST, flags: 0 });
+    this.queue({ conn, op: VsockOp.RST });
   }
 
   /** Closes a stream the guest has already forgotten. */
@@ -371,7 +370,7 @@ export class VsockUds implements VirtioDevice {
     this.nextHostPort = followingHostPort(hostPort);
     const conn = new VsockConnection(fd, this.guestCid, hostPort, port, false);
     this.connections.set(key(hostPort, port), conn);
-    this.queue({ conn, op: VsockOp.REQUEST, flags: 0 });
+    this.queue({ conn, op: VsockOp.REQUEST });
   }
 
   /**
@@ -388,7 +387,7 @@ export class VsockUds implements VirtioDevice {
       // What was queued for a stream that has closed since is moot, but for the reset saying so.
       if (c.conn.closed && c.op !== VsockOp.RST) continue;
       if (c.op === VsockOp.CREDIT_UPDATE) c.conn.creditUpdateQueued = false;
-      writeHeader(this.packet, c.conn.header(c.op, 0, c.flags));
+      writeHeader(this.packet, c.conn.header(c.op));
       return VSOCK_HEADER_SIZE;
     }
     for (const [k, conn] of this.connections) {
@@ -426,7 +425,7 @@ export class VsockUds implements VirtioDevice {
     conn.sent(n);
     writeHeader(this.packet, conn.header(VsockOp.RW, n));
     // Out of credit: ask, in case the guest's own update is slow to come.
-    if (conn.peerCredit === 0) this.queue({ conn, op: VsockOp.CREDIT_REQUEST, flags: 0 });
+    if (conn.peerCredit === 0) this.queue({ conn, op: VsockOp.CREDIT_REQUEST });
     return VSOCK_HEADER_SIZE + n;
   }
 }
