@@ -1,9 +1,8 @@
 import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants } from 'node:os';
 import { acceptUnix, connectUnix, listenUnix, receive, send } from '../../src/host/unix-socket.js';
 import { close } from '../../src/kvm/libc.js';
 import { CONN_BUF_ALLOC } from '../../src/devices/virtio/vsock-connection.js';
