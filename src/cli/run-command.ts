@@ -102,14 +102,15 @@ export function parseNet(text: string): DeviceSpec {
   return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac, vhost: nic.vhost };
 }
 
-/** `--vsock cid=N`. */
+/** `--vsock cid=N[,uds=PATH]`. */
 export function parseVsock(text: string): DeviceSpec {
   let cid: number | undefined;
+  let uds: string | undefined;
   for (const option of text.split(',')) {
     const [key, value = ''] = option.split(/=(.*)/s);
     if (key === 'cid' && /^\d+$/.test(value)) cid = Number(value);
-    else if (key === 'uds') throw new UsageError('--vsock: uds=PATH (vsock over a Unix socket, without vhost-vsock) is not supported yet; this host needs /dev/vhost-vsock');
-    else throw new UsageError(`--vsock: unknown option '${option}' in '${text}' (expected cid=N)`);
+    else if (key === 'uds' && value !== '') uds = value;
+    else throw new UsageError(`--vsock: unknown option '${option}' in '${text}' (expected cid=N or uds=PATH)`);
   }
   if (cid === undefined) throw new UsageError(`--vsock: '${text}' gives no guest CID (cid=N)`);
   try {
@@ -117,7 +118,7 @@ export function parseVsock(text: string): DeviceSpec {
   } catch (e) {
     throw new UsageError(`--vsock: ${(e as Error).message}`);
   }
-  return { kind: 'virtio-vsock', cid };
+  return { kind: 'virtio-vsock', cid, uds };
 }
 
 async function bootSource(opts: RunOptions, command: string[]): Promise<BootSource> {

@@ -39,9 +39,10 @@ export type DeviceSpec =
    *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it, false for userspace.
    *  The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), and gives it `pci`. */
   | { kind: 'virtio-net'; tap: string; mac?: string; vhost?: boolean; pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number }
-  /** A socket line to the host, guest context ID `cid`, through the host kernel's vhost-vsock.
-   *  The builder opens it (`vhostFd`) and gives it `pci`. */
-  | { kind: 'virtio-vsock'; cid: number; pci?: PciFunctionWiring; vhostFd?: number }
+  /** A socket line to the host, guest context ID `cid`: with `uds`, over Unix sockets at that path as
+   *  Firecracker's hybrid vsock does (the device in the VMM); without, the host kernel's vhost-vsock and
+   *  the host's AF_VSOCK sockets. The builder opens the socket (`listenFd`) or vhost-vsock (`vhostFd`), and gives it `pci`. */
+  | { kind: 'virtio-vsock'; cid: number; uds?: string; pci?: PciFunctionWiring; vhostFd?: number; listenFd?: number }
   /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
   | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
   | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };

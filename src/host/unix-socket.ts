@@ -49,10 +49,10 @@ function address(path: string): Uint8Array | undefined {
   return addr;
 }
 
+/** A new non-blocking socket, or -errno (out of fds). */
 function newSocket(): number {
   const fd = c.socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) as number;
-  if (fd < 0) throw new SystemError('socket', koffi.errno(), 'AF_UNIX');
-  return fd;
+  return fd < 0 ? -koffi.errno() : fd;
 }
 
 /** A non-blocking socket bound at `path` and listening. Throws a SystemError from socket, bind or listen. */
@@ -60,6 +60,7 @@ export function listenUnix(path: string): number {
   const addr = address(path);
   if (addr === undefined) throw new SystemError('bind', ENAMETOOLONG, path);
   const fd = newSocket();
+  if (fd < 0) throw new SystemError('socket', -fd, path);
   const failed = (c.bind(fd, addr, addr.length) as number) < 0 ? 'bind' : (c.listen(fd, BACKLOG) as number) < 0 ? 'listen' : undefined;
   if (failed !== undefined) {
     const errno = koffi.errno();
@@ -84,6 +85,7 @@ export function connectUnix(path: string): number {
   const addr = address(path);
   if (addr === undefined) return -ENAMETOOLONG;
   const fd = newSocket();
+  if (fd < 0) return fd;
   if ((c.connect(fd, addr, addr.length) as number) < 0) {
     const errno = koffi.errno();
     close(fd);

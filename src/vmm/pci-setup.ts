@@ -34,14 +34,15 @@ export class PciDevices {
     /** Every device of the machine, the PCI ones wired and the config mechanisms added. */
     readonly devices: MachineDevice[],
     private readonly virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[],
-    private readonly fds: number[],
+    /** What close() undoes, in order: eventfds and files to close, socket files to remove. */
+    private readonly owned: (() => void)[],
   ) {}
 
   /** Starts an I/O thread per virtio device. */
   async start(memfd: number, ram: RamRange[], report: (message: string) => void): Promise<void> {
     for (const { spec, state } of this.virtio) {
       const stopFd = eventfd();
-      this.fds.push(stopFd);
+      this.owned.push(() => close(stopFd));
       const thread = new VirtioIoThread({ spec, state, memfd, ram, stopFd });
       this.threads.push(thread);
       await thread.start(report);
@@ -55,7 +56,7 @@ export class PciDevices {
 
   /** Closes the eventfds and the devices' files; after the VM fd, which holds KVM's side of the eventfds. */
   close(): void {
-    for (const fd of this.fds.splice(0)) close(fd);
+    for (const undo of this.owned.splice(0)) undo();
   }
 }
 
@@ -64,16 +65,17 @@ export type PciVm = Pick<VmFd, 'fd' | 'irqfd' | 'ioeventfd'>;
 
 /** Places and wires the PCI devices among `specs`; the others just get their state. */
 export function setUpPci(vm: PciVm, specs: readonly DeviceSpec[]): PciDevices {
-  const fds: number[] = [];
+  const owned: (() => void)[] = [];
   try {
-    return wire(vm, specs, fds);
+    return wire(vm, specs, owned);
   } catch (e) {
-    for (const fd of fds) close(fd);
+    for (const undo of owned) undo();
     throw e;
   }
 }
 
-function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevices {
+function wire(vm: PciVm, specs: readonly DeviceSpec[], owned: (() => void)[]): PciDevices {
+  const own = (fd: number) => owned.push(() => close(fd));
   const routes = GsiRoutes.allocate();
   const devices: MachineDevice[] = [];
   const virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[] = [];
@@ -82,7 +84,7 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
   let nextGsi = FIRST_MSI_GSI;
   const newEventfd = () => {
     const fd = eventfd();
-    fds.push(fd);
+    own(fd);
     return fd;
   };
 
@@ -95,7 +97,7 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
     if (slot >= SLOTS) throw new Error(`more PCI devices than bus 0 has slots (${SLOTS - 1})`);
     const bar0 = Math.ceil(nextBar / Bar0.SIZE) * Bar0.SIZE;
     if (bar0 + Bar0.SIZE > PCI_MMIO_WINDOW_END) throw new Error(`the PCI memory window ${hex(PCI_MMIO_WINDOW_BASE)}-${hex(PCI_MMIO_WINDOW_END - 1)} is full`);
-    const prepared = prepareVirtioSpec(spec, (fd) => fds.push(fd));
+    const prepared = prepareVirtioSpec(spec, own, (undo) => owned.push(undo));
     const queues = virtioQueueSizes(spec.kind).length;
     if (nextGsi + queues + 1 > FIRST_MSI_GSI + MAX_MSI_ROUTES) throw new Error(`more MSI-X vectors than the ${MAX_MSI_ROUTES} GSIs kept for them`);
     const pci: PciFunctionWiring = {
@@ -120,5 +122,5 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], fds: number[]): PciDevice
     const functions: PciFunctionEntry[] = [{ spec: hostBridge, state: DeviceState.allocate(pciFunctionStateSize(hostBridge)) }, ...virtio];
     devices.push(machineDevice({ kind: 'pci-config-ports', functions }), machineDevice({ kind: 'pci-ecam', base: PCI_ECAM_BASE, functions }));
   }
-  return new PciDevices(devices, virtio, fds);
+  return new PciDevices(devices, virtio, owned);
 }

@@ -17,7 +17,7 @@ export const AVAIL = 0x0080;
 export const USED = 0x1000;
 const INDIRECT = 0x2000;
 /** Where well-formed buffers go: clear of the rings and tables. */
-const DATA = 0x2800;
+export const DATA = 0x2800;
 /** The used ring, which a device always may write. */
 export const USED_RING: [number, number] = [USED, usedRingSize(SIZE)];
 

@@ -282,7 +282,7 @@ test('GET_ID returns the ID string NUL-padded to 20 bytes, with no NUL when it f
 
 test('without id= the ID string comes from the image file\'s device and inode numbers', () => {
   const path = imageFile();
-  const spec = prepareVirtioSpec({ kind: 'virtio-blk', path }, (fd) => openFds.push(fd)) as Extract<VirtioSpec, { kind: 'virtio-blk' }>;
+  const spec = prepareVirtioSpec({ kind: 'virtio-blk', path }, (fd) => openFds.push(fd), () => {}) as Extract<VirtioSpec, { kind: 'virtio-blk' }>;
   const stat = statSync(path, { bigint: true });
   const expected = `${stat.dev.toString(16)}-${stat.ino.toString(16)}`;
   assert.equal(spec.image?.fileId, expected);

@@ -43,4 +43,6 @@ export interface VirtioDevice {
   sources?(): readonly DeviceSource[];
   /** The queue could not be served (the driver is not ready, or reset it): stop watching what feeds it. */
   unserved?(queue: number): void;
+  /** The I/O thread ends: close what the device opened itself (the builder closes what it opened). */
+  close?(): void;
 }

@@ -48,7 +48,7 @@ function userspaceServer(): QueueServer {
       if (queue >= 0) backend.notify(queue);
       else if (fd !== controlEventfd) for (const s of sources) if (s.fd === fd) backend.notify(s.queue);
     },
-    close: () => {},
+    close: () => device.close?.(),
   };
 }
 

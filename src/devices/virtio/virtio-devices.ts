@@ -9,13 +9,14 @@ import type { DeviceSpec } from '../registry.js';
 import { BLK_QUEUE_SIZES, blkInfo, checkBlkId, VirtioBlk, type BlkOptions } from './blk.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { RNG_INFO, VirtioRng } from './rng.js';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
 import { VhostFd } from '../../vhost/vhost.js';
 import { openTap, Tap } from '../net/tap.js';
 import type { VhostDevice } from './vhost-backend.js';
 import { VhostNet } from './vhost-net.js';
-import { openVhostVsock, VhostVsock } from './vhost-vsock.js';
+import { openVhostVsock, VHOST_VSOCK_PATH, VhostVsock } from './vhost-vsock.js';
+import { listenUds, VsockUds } from './vsock-uds.js';
 import { checkGuestCid, VSOCK_QUEUE_SIZES, vsockInfo } from './vsock.js';
 import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, VirtioNet } from './net.js';
 
@@ -25,8 +26,11 @@ export type VirtioSpec = Extract<DeviceSpec, { kind: VirtioKind }>;
 interface VirtioKindEntry<S extends VirtioSpec> {
   /** The same for every device of the kind: they size its shared state. */
   queueSizes: readonly number[];
-  /** At build time: the spec with what the device's threads need; the fds it opens go to `own`, who closes them. */
-  prepare(spec: S, own: (fd: number) => void): S;
+  /**
+   * At build time: the spec with what the device's threads need; the fds it opens go to `own`, who
+   * closes them, and what else must be undone when the machine goes (a socket file) to `cleanUp`.
+   */
+  prepare(spec: S, own: (fd: number) => void, cleanUp: (undo: () => void) => void): S;
   info(spec: S): VirtioDeviceInfo;
   /** On the device's I/O thread, for the userspace path; `report` hears what the device wants the user to know. */
   create?(spec: S, report: (message: string) => void): VirtioDevice;
@@ -109,17 +113,29 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
   },
   'virtio-vsock': {
     queueSizes: VSOCK_QUEUE_SIZES,
-    prepare: (spec, own) => {
+    prepare: (spec, own, cleanUp) => {
       checkGuestCid(spec.cid);
+      if (spec.uds !== undefined) {
+        const listenFd = listenUds(spec.uds);
+        own(listenFd);
+        // The socket file would keep the next VM off the path.
+        const path = spec.uds;
+        cleanUp(() => rmSync(path, { force: true }));
+        return { ...spec, listenFd };
+      }
+      if (!existsSync(VHOST_VSOCK_PATH)) {
+        throw new Error(`vsock cid=${spec.cid}: this host has no ${VHOST_VSOCK_PATH} (modprobe vhost_vsock); or give uds=PATH for vsock over Unix sockets`);
+      }
       const vhostFd = openVhostVsock(spec.cid);
       own(vhostFd);
       return { ...spec, vhostFd };
     },
     info: (spec) => vsockInfo(spec.cid),
-    vhost: (spec) => {
-      if (spec.vhostFd === undefined) throw new Error(`vsock cid=${spec.cid}: vhost-vsock is not open yet: the builder opens it`);
-      return new VhostVsock(new VhostFd(spec.vhostFd));
+    create: (spec, report) => {
+      if (spec.uds === undefined || spec.listenFd === undefined) throw new Error(`vsock cid=${spec.cid}: the Unix socket is not open yet: the builder opens it`);
+      return new VsockUds(spec.cid, spec.uds, spec.listenFd, report);
     },
+    vhost: (spec) => (spec.vhostFd === undefined ? undefined : new VhostVsock(new VhostFd(spec.vhostFd))),
   },
 };
 
@@ -135,8 +151,8 @@ export function virtioQueueSizes(kind: VirtioKind): readonly number[] {
   return kinds[kind].queueSizes;
 }
 
-export function prepareVirtioSpec<S extends VirtioSpec>(spec: S, own: (fd: number) => void): S {
-  return kindOf(spec).prepare(spec, own);
+export function prepareVirtioSpec<S extends VirtioSpec>(spec: S, own: (fd: number) => void, cleanUp: (undo: () => void) => void): S {
+  return kindOf(spec).prepare(spec, own, cleanUp);
 }
 
 export function virtioInfo(spec: VirtioSpec): VirtioDeviceInfo {

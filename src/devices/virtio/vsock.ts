@@ -1,10 +1,10 @@
 /**
  * The socket device (virtio 1.2, 5.10): a stream-socket line between the
  * guest (its context ID, CID) and the host (CID 2), with no network. Three
- * queues: receive, transmit and events. Its data path is the host kernel's
+ * queues: receive, transmit and events. Two data paths: the host kernel's
  * vhost-vsock, which connects guest sockets with the host's AF_VSOCK ones
- * (see vhost-vsock.ts); the event queue only carries transport resets, which
- * this VMM never sends.
+ * (vhost-vsock.ts), or the VMM's own over Unix sockets (vsock-uds.ts). The
+ * event queue only carries transport resets, which this VMM never sends.
  */
 import type { VirtioDeviceInfo } from './device.js';
 
