@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { createConnection, createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -175,36 +176,93 @@ describe('virtio devices from inside Linux', () => {
     });
   }
 
-  kvmTest('a vsock round trip each way: the guest calls the host, the host calls the guest', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
-    const dir = scratch(t);
-    // The guest's client and server, built here and handed over as a raw disk it copies from.
-    const tool = join(dir, 'vsock-tool');
-    execFileSync('gcc', ['-static', '-O2', '-o', tool, VSOCK_TOOL_SOURCE]);
-    const binary = readFileSync(tool);
-    const disk = join(dir, 'tool.img');
-    writeFileSync(disk, Buffer.concat([binary, Buffer.alloc((512 - (binary.length % 512)) % 512)]));
+  kvmTest('a vsock round trip each way through vhost-vsock: the guest calls the host\'s AF_VSOCK socket, the host calls the guest', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
     const cid = 10_000 + (process.pid % 100_000);
+    await vsockRoundTrip(t, {
+      flag: `cid=${cid}`,
+      serveHost: async () => {
+        const server = startProcess(['python3', '-c', PY_SERVE, String(HOST_PORT), 'pong from the host'], { timeoutMs: GUEST_TIMEOUT_MS });
+        t.after(() => server.child.kill('SIGKILL'));
+        await server.waitFor(/^listening$/m);
+        return { got: server.done.then((r) => r.stdout.match(/^got (.*)$/m)?.[1]) };
+      },
+      callGuest: async (message) => execFileSync('python3', ['-c', PY_SEND, String(cid), String(GUEST_PORT), message], { encoding: 'utf8' }),
+    });
+  });
 
-    const hostServer = startProcess(['python3', '-c', PY_SERVE, String(HOST_PORT), 'pong from the host'], { timeoutMs: GUEST_TIMEOUT_MS });
-    t.after(() => hostServer.child.kill('SIGKILL'));
-    await hostServer.waitFor(/^listening$/m);
-    const run = startCli(
-      ['run', '--vsock', `cid=${cid}`, '--disk', `${disk},ro`, '--', 'sh', '-c',
-        `head -c ${binary.length} /dev/vda > /tmp/vt && chmod +x /tmp/vt && ` +
-        `echo "GUEST-GOT $(/tmp/vt send 2 ${HOST_PORT} 'ping from the guest')" && /tmp/vt serve ${GUEST_PORT} 'pong from the guest'`],
-      { timeoutMs: GUEST_TIMEOUT_MS },
-    );
-    t.after(() => run.child.kill('SIGKILL'));
-    await run.waitFor(/^vsock-tool: listening\s*$/m);
-    assert.match(run.output().stdout, /^GUEST-GOT pong from the host\s*$/m, 'guest to host and back');
-    assert.match((await hostServer.done).stdout, /^got ping from the guest$/m);
-    const answer = execFileSync('python3', ['-c', PY_SEND, String(cid), String(GUEST_PORT), 'hello from the host'], { encoding: 'utf8' });
-    assert.equal(answer, 'pong from the guest', 'host to guest and back');
-    const { status, stdout } = await run.done;
-    assert.equal(status, 0);
-    assert.match(stdout, /hello from the host/, 'the guest got the host\'s message');
+  kvmTest('a vsock round trip each way over Unix sockets (uds=): CONNECT <port> from the host, <path>_<port> for the guest', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+    const uds = join(scratch(t), 'vsock.sock');
+    await vsockRoundTrip(t, {
+      flag: `cid=${10_000 + (process.pid % 100_000)},uds=${uds}`,
+      serveHost: async () => {
+        let gotIt: (data: string) => void = () => {};
+        const got = new Promise<string>((resolve) => (gotIt = resolve));
+        const server = createServer((socket) => {
+          let data = '';
+          socket.on('data', (d) => (data += d));
+          socket.on('end', () => {
+            socket.end('pong from the host');
+            server.close();
+            gotIt(data);
+          });
+        });
+        t.after(() => server.close());
+        await new Promise<void>((resolve) => server.listen(`${uds}_${HOST_PORT}`, resolve));
+        return { got };
+      },
+      callGuest: (message) =>
+        new Promise((resolve, reject) => {
+          const socket = createConnection(uds);
+          let reply = '';
+          socket.on('error', reject);
+          socket.on('connect', () => socket.write(`CONNECT ${GUEST_PORT}\n`));
+          socket.on('data', (d) => {
+            reply += d;
+            const ok = reply.match(/^OK \d+\n/);
+            if (ok && !socket.writableEnded) {
+              reply = reply.slice(ok[0].length);
+              socket.end(message);
+            }
+          });
+          socket.on('end', () => resolve(reply));
+        }),
+    });
   });
 });
+
+/** How one vsock test reaches the guest: the --vsock value, the host's server (resolves with what it got), the host's call. */
+interface VsockHost {
+  flag: string;
+  serveHost(): Promise<{ got: Promise<string | undefined> }>;
+  callGuest(message: string): Promise<string>;
+}
+
+/** The guest calls the host's port HOST_PORT, then serves GUEST_PORT for the host's call; each side checks what the other sent. */
+async function vsockRoundTrip(t: TestContext, host: VsockHost): Promise<void> {
+  // The guest's client and server, built here and handed over as a raw disk it copies from.
+  const dir = scratch(t);
+  const tool = join(dir, 'vsock-tool');
+  execFileSync('gcc', ['-static', '-O2', '-o', tool, VSOCK_TOOL_SOURCE]);
+  const binary = readFileSync(tool);
+  const disk = join(dir, 'tool.img');
+  writeFileSync(disk, Buffer.concat([binary, Buffer.alloc((512 - (binary.length % 512)) % 512)]));
+
+  const { got: hostGot } = await host.serveHost();
+  const run = startCli(
+    ['run', '--vsock', host.flag, '--disk', `${disk},ro`, '--', 'sh', '-c',
+      `head -c ${binary.length} /dev/vda > /tmp/vt && chmod +x /tmp/vt && ` +
+      `echo "GUEST-GOT $(/tmp/vt send 2 ${HOST_PORT} 'ping from the guest')" && /tmp/vt serve ${GUEST_PORT} 'pong from the guest'`],
+    { timeoutMs: GUEST_TIMEOUT_MS },
+  );
+  t.after(() => run.child.kill('SIGKILL'));
+  await run.waitFor(/^vsock-tool: listening\s*$/m);
+  assert.match(run.output().stdout, /^GUEST-GOT pong from the host\s*$/m, 'guest to host and back');
+  assert.equal(await hostGot, 'ping from the guest');
+  assert.equal(await host.callGuest('hello from the host'), 'pong from the guest', 'host to guest and back');
+  const { status, stdout } = await run.done;
+  assert.equal(status, 0);
+  assert.match(stdout, /hello from the host/, 'the guest got the host\'s message');
+}
 
 /** test/helpers/tcp-peer.js in the namespace; next() is its next JSON line. */
 function startPeer(prefix: string[]) {
@@ -255,5 +313,14 @@ describe('a network or vsock the host cannot give is refused before the guest st
     t.after(() => holder.child.kill('SIGKILL'));
     await holder.waitFor(/guest-physical memory map/, 'stderr');
     assertRefused(await runCli([...run, '--vsock', `cid=${cid}`]), new RegExp(`vsock cid=${cid}: the CID is in use by another VM on this host`));
+  });
+
+  kvmTest('a vsock socket path in use, or in a directory that does not exist', async (t) => {
+    const run = spinner(t);
+    const dir = scratch(t);
+    const taken = join(dir, 'taken.sock');
+    writeFileSync(taken, '');
+    assertRefused(await runCli([...run, '--vsock', `cid=77,uds=${taken}`]), /vsock uds '.*taken\.sock': already in use/);
+    assertRefused(await runCli([...run, '--vsock', `cid=77,uds=${join(dir, 'no', 'such', 'v.sock')}`]), /vsock uds '.*v\.sock': its directory does not exist/);
   });
 });

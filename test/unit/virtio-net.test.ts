@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { parseNet, parseVsock } from '../../src/cli/run-command.js';
 import { TunOffload } from '../../src/devices/net/tap.js';
 import { Feature } from '../../src/devices/virtio/features.js';
 import { derivedMac, formatMac, NET_HEADER_SIZE, NetFeature, parseMac, RX_QUEUE, TX_QUEUE, VirtioNet } from '../../src/devices/virtio/net.js';
@@ -167,4 +168,17 @@ test('a kernel data path gets the queue vector\'s irqfd only while the vector is
   assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(TX_QUEUE)), VECTOR_EVENTFD_BASE + 2);
   d.mmioWrite(table + 16 * 1 + 12, 4, 0);
   assert.equal(d.fn.state.locked(() => d.fn.directQueueInterrupt(RX_QUEUE)), VECTOR_EVENTFD_BASE + 1);
+});
+
+test('--net and --vsock: what they take, and one line for what they do not', () => {
+  assert.deepEqual(parseNet('tap=tap0'), { kind: 'virtio-net', tap: 'tap0', mac: undefined, vhost: undefined });
+  assert.deepEqual(parseNet('tap=t1,mac=52:54:00:00:00:01,vhost=off'), { kind: 'virtio-net', tap: 't1', mac: '52:54:00:00:00:01', vhost: false });
+  assert.throws(() => parseNet('mac=52:54:00:00:00:01'), /^Error: --net: 'mac=52:54:00:00:00:01' names no tap \(tap=NAME\)$/);
+  assert.throws(() => parseNet('tap=t,vhost=maybe'), /--net: unknown option 'vhost=maybe'/);
+  assert.throws(() => parseNet('tap=t,mac=01:00:5e:00:00:01'), /--net: '01:00:5e:00:00:01' is a multicast MAC address/);
+  assert.deepEqual(parseVsock('cid=3'), { kind: 'virtio-vsock', cid: 3, uds: undefined });
+  assert.deepEqual(parseVsock('cid=42,uds=/run/v.sock'), { kind: 'virtio-vsock', cid: 42, uds: '/run/v.sock' });
+  assert.throws(() => parseVsock('uds=/x'), /--vsock: 'uds=\/x' gives no guest CID/);
+  assert.throws(() => parseVsock('cid=2'), /--vsock: vsock cid 2: a guest CID is an integer from 3/);
+  assert.throws(() => parseVsock('cid=x'), /--vsock: unknown option 'cid=x'/);
 });
