@@ -14,8 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, type TestContext } from 'node:test';
 import { runCli, startCli, startProcess } from '../helpers/cli.js';
 import { kvmTest } from '../helpers/kvm.js';
-import { GUEST_IP, GUEST_IP_PARAMETER, HOST_IP, tapNamespace } from '../helpers/netns.js';
-import { SINK_PORT, SOURCE_PORT } from '../helpers/tcp-peer.js';
+import { GUEST_IP, GUEST_IP_PARAMETER, HOST_IP, SINK_PORT, SOURCE_PORT, tapNamespace } from '../helpers/netns.js';
 
 const GUEST_TIMEOUT_MS = 10 * 60_000;
 const VSOCK_TOOL_SOURCE = fileURLToPath(new URL('../../../test/guests/vsock-tool.c', import.meta.url));

@@ -12,6 +12,10 @@ export const GUEST_IP = '10.0.2.2';
 /** The kernel's ip= word (as /init reads it) for the guest's side. */
 export const GUEST_IP_PARAMETER = `ip=${GUEST_IP}::${HOST_IP}:255.255.255.0::eth0:off`;
 
+/** The ports test/helpers/tcp-peer.ts serves: it takes from the guest on one and sends on the other. */
+export const SINK_PORT = 5001;
+export const SOURCE_PORT = 5002;
+
 let made = 0;
 
 export interface TapNamespace {

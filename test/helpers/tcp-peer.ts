@@ -1,14 +1,12 @@
 /**
  * The host's end of the TCP transfer test, run in the test's network
- * namespace: `node tcp-peer.js BYTES`. Port 5001 takes BYTES from the
+ * namespace: `node tcp-peer.js BYTES` (a program: importing it would start its servers). Port 5001 takes BYTES from the
  * guest and closes; port 5002 sends BYTES of random data and closes. Prints
  * one JSON line when listening and one per transfer, with its SHA-256.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
-
-export const SINK_PORT = 5001;
-export const SOURCE_PORT = 5002;
+import { SINK_PORT, SOURCE_PORT } from './netns.js';
 
 const bytes = Number(process.argv[2]);
 const say = (o: object) => process.stdout.write(JSON.stringify(o) + '\n');
