@@ -12,7 +12,8 @@
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { DiskImage } from '../disk/disk-image.js';
 import { SECTOR_SIZE } from '../disk/raw-image.js';
-import { bufferViews, byteLength, gather, parseBlkRequest, scatter, type BlkRequest } from './blk-request.js';
+import { bufferViews, byteLength, gather, scatter } from './buffers.js';
+import { parseBlkRequest, type BlkRequest } from './blk-request.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain } from './queue.js';
 

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { TunOffload, type PacketPort } from '../net/tap.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
-import { bufferViews, byteLength } from './blk-request.js';
+import { bufferViews, byteLength } from './buffers.js';
 import type { DescriptorChain, SplitQueue } from './queue.js';
 
 export const VIRTIO_ID_NET = 1;

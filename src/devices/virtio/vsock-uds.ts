@@ -35,7 +35,7 @@ import { errnoName, SystemError } from '../../kvm/errors.js';
 import { close, drainEventfd, eventfd, signalEventfd } from '../../kvm/libc.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { acceptUnix, connectUnix, listenUnix, MAX_SOCKET_PATH, receive, send } from '../../host/unix-socket.js';
-import { byteLength, gather, scatter } from './blk-request.js';
+import { byteLength, gather, scatter } from './buffers.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain, SplitQueue } from './queue.js';
 import { vsockInfo } from './vsock.js';
