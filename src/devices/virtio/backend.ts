@@ -64,6 +64,7 @@ export class VirtioBackend {
     const t = this.fn.transport;
     if (t.generation !== this.generation) {
       // The device was reset: the driver starts its rings again from index 0.
+      if (this.generation !== -1) this.device.reset?.();
       this.queues = [];
       this.generation = t.generation;
     }

@@ -30,6 +30,8 @@ export interface VirtioDevice {
   readonly info: VirtioDeviceInfo;
   /** The features the driver accepted, told before the first buffer after each reset. */
   negotiated?(features: bigint): void;
+  /** The driver reset the device since it last served a queue: drop what belonged to the old session. */
+  reset?(): void;
   /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
   /**

@@ -103,13 +103,6 @@ export class VsockUds implements VirtioDevice {
   private nextHostPort = FIRST_HOST_PORT;
   /** A packet to the guest is built here: header, then payload read straight from a host socket. */
   private readonly packet = new Uint8Array(VSOCK_HEADER_SIZE + MAX_PAYLOAD);
-  /**
-   * The backend calls negotiated() once per queue and reset, just before it
-   * first serves that queue: a queue starting a second time means the
-   * driver reset the device in between.
-   */
-  private starting = false;
-  private readonly started = new Set<number>();
 
   constructor(
     cid: number,
@@ -121,8 +114,9 @@ export class VsockUds implements VirtioDevice {
     this.guestCid = BigInt(cid);
   }
 
-  negotiated(): void {
-    this.starting = true;
+  /** The driver reset the device: it has forgotten every stream. */
+  reset(): void {
+    this.dropAll();
   }
 
   sources(): readonly DeviceSource[] {
@@ -144,13 +138,11 @@ export class VsockUds implements VirtioDevice {
 
   /** The backend calls serveQueue(); this serves one transmitted chain all the same. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number {
-    this.noteStart(queue);
     if (queue === TX_QUEUE) this.transmit(chain, memory);
     return 0;
   }
 
   serveQueue(queue: number, ring: SplitQueue, memory: GuestMemory): void {
-    this.noteStart(queue);
     if (queue === RX_QUEUE) this.receive(ring, memory);
     else if (queue === TX_QUEUE) this.transmitAll(ring, memory);
   }
@@ -161,16 +153,6 @@ export class VsockUds implements VirtioDevice {
     for (const h of this.handshakes) close(h.fd);
     this.handshakes = [];
     close(this.wakeFd);
-  }
-
-  private noteStart(queue: number): void {
-    if (!this.starting) return;
-    this.starting = false;
-    if (this.started.has(queue)) {
-      this.dropAll();
-      this.started.clear();
-    }
-    this.started.add(queue);
   }
 
   /** Every stream closed, without a word to the guest: it has forgotten them. */
