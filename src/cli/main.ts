@@ -40,6 +40,7 @@ runFlags(
     .option('--test-device <addr>', 'add the MMIO test device at this address')
     .option('--disk <path[,ro][,id=NAME]>', 'a virtio-blk disk over a raw image file, read-only with ro (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--net <tap=NAME[,mac=MAC][,vhost=on|off]>', 'a virtio-net card on an existing tap; vhost-net where the host has it (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--fw-cfg <[name=]NAME,file=PATH|string=TEXT>', 'a file in QEMU\'s fw_cfg device, as -fw_cfg (repeatable; multiboot and raw guests have the device)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--vsock <cid=N[,uds=PATH]>', 'a virtio-vsock line to the host: through vhost-vsock (host AF_VSOCK, CID 2), or with uds= over Unix sockets as Firecracker does')
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit')),
 ).action(async (command: string[], opts) => {

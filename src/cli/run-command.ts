@@ -11,6 +11,7 @@ import type { DeviceSpec } from '../devices/registry.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
 import { parseMac } from '../devices/virtio/net.js';
 import { checkGuestCid } from '../devices/virtio/vsock.js';
+import { checkFwCfgName, type FwCfgFile } from '../devices/legacy/fw-cfg-content.js';
 import { guestCommandParameter } from '../guest/init-script.js';
 import { stderrProgress } from '../guest/progress.js';
 import { hostBackend } from '../host/backend-kind.js';
@@ -36,6 +37,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   testDevice?: string;
   disk: string[];
   net: string[];
+  fwCfg: string[];
   vsock?: string;
   onReboot: 'exit' | 'restart';
 }
@@ -49,8 +51,9 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   const disks = opts.disk.map(parseDisk);
   const nics = opts.net.map(parseNet);
   const vsock = opts.vsock === undefined ? [] : [parseVsock(opts.vsock)];
+  const fwCfgFiles = opts.fwCfg.map(parseFwCfg);
   const boot = await bootSource(opts, command);
-  const devices: DeviceSpec[] = [...defaultDevicesFor(boot), ...disks, ...nics, ...vsock];
+  const devices: DeviceSpec[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return runMachine(
@@ -100,6 +103,26 @@ export function parseNet(text: string): DeviceSpec {
   }
   if (nic.tap === undefined) throw new UsageError(`--net: '${text}' names no tap (tap=NAME)`);
   return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac, vhost: nic.vhost };
+}
+
+/** `--fw-cfg [name=]NAME,file=PATH` or `--fw-cfg [name=]NAME,string=TEXT` (TEXT runs to the end), as QEMU's -fw_cfg. */
+export function parseFwCfg(text: string): FwCfgFile {
+  const match = /^(?:name=)?([^,]+),(file|string)=(.*)$/s.exec(text);
+  if (match === null) throw new UsageError(`--fw-cfg: '${text}' is not NAME,file=PATH or NAME,string=TEXT`);
+  const [, name, kind, value] = match;
+  try {
+    checkFwCfgName(name);
+  } catch (e) {
+    throw new UsageError(`--fw-cfg: ${(e as Error).message}`);
+  }
+  return { name, data: kind === 'file' ? readUserFile(`--fw-cfg ${name}`, value) : Buffer.from(value, 'utf8') };
+}
+
+/** The user's fw_cfg files go to the machine's fw_cfg device, which a Linux guest gets only when it has some. */
+function withFwCfgFiles(devices: DeviceSpec[], files: FwCfgFile[]): DeviceSpec[] {
+  if (files.length === 0) return devices;
+  const others = devices.filter((d) => d.kind !== 'fw-cfg');
+  return [...others, { kind: 'fw-cfg', files }];
 }
 
 /** `--vsock cid=N[,uds=PATH]`. */

@@ -11,6 +11,8 @@ import type { OpenedImage } from './disk/raw-image.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
 import { TestDevice, TEST_DEVICE_SIZE } from './debug/test-device.js';
 import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
+import { FW_CFG_BASE, FW_CFG_SIZE, FwCfg } from './legacy/fw-cfg.js';
+import type { FwCfgContent, FwCfgFile } from './legacy/fw-cfg-content.js';
 import { CmosRtc, RTC_BASE, RTC_SIZE } from './legacy/cmos-rtc.js';
 import { I8042, I8042_BASE, I8042_SIZE } from './legacy/i8042.js';
 import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js';
@@ -30,6 +32,8 @@ export type DeviceSpec =
   | { kind: 'debug-exit'; port?: number; mmio?: number }
   | { kind: 'test-device'; base: number }
   | { kind: 'acpi-pm'; base?: number }
+  /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
+  | { kind: 'fw-cfg'; files?: FwCfgFile[]; content?: FwCfgContent }
   /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
   | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
   /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
@@ -101,6 +105,14 @@ const kinds: Kinds = {
     placement: (s) => ({ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }),
     stateSize: 0,
     create: (_s, ctx) => new AcpiPm(ctx),
+  },
+  'fw-cfg': {
+    placement: () => ({ name: 'fw_cfg (QEMU firmware configuration)', bus: 'pio', base: FW_CFG_BASE, length: FW_CFG_SIZE }),
+    stateSize: FwCfg.stateSize,
+    create: (s, ctx, state) => {
+      if (s.content === undefined) throw new Error('fw-cfg has no content yet: the builder makes it');
+      return new FwCfg(ctx, state, s.content);
+    },
   },
   'virtio-rng': virtioFunction('virtio-rng'),
   'virtio-blk': virtioFunction('virtio-blk'),

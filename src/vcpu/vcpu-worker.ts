@@ -29,6 +29,7 @@ const ctx: DeviceContext = {
   console: (bytes) => pending.push(bytes.slice()),
   irq: (line, level) => vm.irqLine(line, level),
   stop: (outcome) => loop?.requestStop(outcome),
+  memory,
 };
 const buses = { pio: new Bus('pio'), mmio: new Bus('mmio') };
 for (const device of data.devices) attachDevice(device, buses, ctx);

@@ -12,7 +12,8 @@ import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { startState } from '../arch/x86/cpu-modes.js';
-import { planRam } from '../memory/layout.js';
+import { planRam, type RamRange } from '../memory/layout.js';
+import { buildFwCfgContent, type FwCfgContent, type FwCfgFile } from '../devices/legacy/fw-cfg-content.js';
 import { createMemfd, mapGuestMemory } from '../memory/mapping.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource, type MachineConfig } from './config.js';
 import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
@@ -45,8 +46,10 @@ export function buildMachine(config: MachineConfig): Machine {
     const memory = (machine.memory = mapGuestMemory(machine.memfd, ram));
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
-    // The RTC's CMOS reports the memory size, as a PC's does.
-    const specs = (config.devices ?? defaultDevicesFor(config.boot)).map((d) => (d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d));
+    // The RTC's CMOS reports the memory size, as a PC's does; fw_cfg the machine as QEMU's does.
+    const specs = (config.devices ?? defaultDevicesFor(config.boot)).map((d) =>
+      d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d.kind === 'fw-cfg' ? { ...d, content: fwCfgContent(config, ram, d.files) } : d,
+    );
     const pci = (machine.pci = setUpPci(vm, specs));
     machine.devices = pci.devices;
     machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
@@ -79,6 +82,17 @@ export function buildMachine(config: MachineConfig): Machine {
     void machine.destroy();
     throw e;
   }
+}
+
+/** What fw_cfg tells the guest: CPUs, RAM and its map, and for a kernel its command line (and a Linux kernel's files). */
+function fwCfgContent(config: MachineConfig, ram: RamRange[], files: FwCfgFile[] | undefined): FwCfgContent {
+  const { boot } = config;
+  return buildFwCfgContent({
+    cpus: config.cpus, ramBytes: config.memory, ram, files,
+    cmdline: boot.kind === 'raw' ? undefined : boot.cmdline ?? '',
+    kernel: boot.kind === 'linux' ? boot.kernel : undefined,
+    initrd: boot.kind === 'linux' ? boot.initrd : undefined,
+  });
 }
 
 /** A Linux kernel on a backend that needs the assist is told to keep off what the assist cannot do. */

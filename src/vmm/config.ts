@@ -36,10 +36,11 @@ export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042'
 
 /**
  * Linux also gets the ACPI power-management device, which its FADT points at
- * for poweroff and reset, and an entropy source on PCI.
+ * for poweroff and reset, and an entropy source on PCI; multiboot and raw
+ * guests get QEMU's fw_cfg, which kernels written for QEMU read.
  */
 export function defaultDevicesFor(boot: BootSource): DeviceSpec[] {
-  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }] : defaultDevices;
+  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }] : [...defaultDevices, { kind: 'fw-cfg' }];
 }
 
 export const MAX_CPUS = 255;
