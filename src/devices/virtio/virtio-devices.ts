@@ -63,14 +63,16 @@ function tapFd(spec: NetSpec): number {
 const VHOST_NET_PATH = '/dev/vhost-net';
 
 /**
- * Opens a vhost device for `what`: when `wanted` is true (an error if the host has none), or undefined
- * (where the host has one); never when false. Undefined when not opened.
+ * Opens a vhost device for `what`: when `wanted` is true (an error if it cannot be opened), or undefined
+ * (where the host has one and lets us open it); never when false. Undefined when not opened.
  */
 function openVhost(path: string, wanted: boolean | undefined, what: string): number | undefined {
   if (wanted === false || (wanted === undefined && !existsSync(path))) return undefined;
   try {
     return VhostFd.open(path).fd;
   } catch (e) {
+    // Not asked for by name: the userspace path serves instead.
+    if (wanted === undefined) return undefined;
     throw new Error(`${what}: vhost: ${(e as Error).message}${existsSync(path) ? '' : ` (load the module: modprobe ${basename(path).replace('-', '_')}, or ask for the userspace path with vhost=off)`}`);
   }
 }
