@@ -44,9 +44,7 @@ export class VirtioBackend {
       if (this.device.serveQueue) {
         this.device.serveQueue(queue, ready, this.memory);
       } else {
-        do {
-          for (let chain = ready.pop(); chain; chain = ready.pop()) ready.push(chain.head, this.device.serve(queue, chain, this.memory));
-        } while (ready.armNotification());
+        ready.serveAll((chain) => this.device.serve(queue, chain, this.memory));
       }
     } catch (e) {
       failure = (e as Error).message;

@@ -142,12 +142,7 @@ export class VirtioNet implements VirtioDevice {
 
   serveQueue(queue: number, ring: SplitQueue, memory: GuestMemory): void {
     if (queue === RX_QUEUE) return this.receive(ring, memory);
-    do {
-      for (let chain = ring.pop(); chain; chain = ring.pop()) {
-        this.transmit(chain, memory);
-        ring.push(chain.head, 0);
-      }
-    } while (ring.armNotification());
+    ring.serveAll((chain) => this.serve(queue, chain, memory));
   }
 
   /** One frame from the driver: header and frame in its device-readable buffers. A runt is dropped. */

@@ -112,6 +112,17 @@ export class SplitQueue {
     return this.walk(head);
   }
 
+  /**
+   * Serves every chain the driver made available, and those it adds
+   * meanwhile (until armNotification() finds none): `serve` says how many
+   * bytes it wrote into each chain.
+   */
+  serveAll(serve: (chain: DescriptorChain) => number): void {
+    do {
+      for (let chain = this.pop(); chain; chain = this.pop()) this.push(chain.head, serve(chain));
+    } while (this.armNotification());
+  }
+
   /** Puts back the last `count` chains popped, unused: the next pop() takes them again (a device waiting for room). */
   giveBack(count: number): void {
     this.lastAvail = (this.lastAvail - count) & 0xffff;

@@ -168,12 +168,7 @@ export class VsockUds implements VirtioDevice {
   private transmitAll(ring: SplitQueue, memory: GuestMemory): void {
     // A host socket with room (a writable source) lands here too.
     for (const conn of this.connections.values()) if (conn.buffered > 0) this.wrote(conn, conn.flush());
-    do {
-      for (let chain = ring.pop(); chain; chain = ring.pop()) {
-        this.transmit(chain, memory);
-        ring.push(chain.head, 0);
-      }
-    } while (ring.armNotification());
+    ring.serveAll((chain) => this.serve(TX_QUEUE, chain, memory));
   }
 
   private transmit(chain: DescriptorChain, memory: GuestMemory): void {
