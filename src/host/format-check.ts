@@ -36,6 +36,8 @@ export function formatReport(report: HostReport): string {
 
   if (kvm.apiVersion !== null) sections.push(['Capabilities (KVM_CHECK_EXTENSION)', ...capabilityRows(report)]);
 
+  sections.push(['Network and vsock devices', ...report.ioDevices.map((d) => `  ${d.path.padEnd(18)}${d.usable ? 'yes: ' : ''}${d.note}`)]);
+
   sections.push(['Problems', ...(report.problems.length === 0 ? ['  none'] : report.problems.flatMap((p) => wrap(p, '  - ', '    ')))]);
   sections.push([`Verdict: ${report.verdict}`]);
   return sections.map((lines) => lines.join('\n')).join('\n\n') + '\n';

@@ -7,6 +7,7 @@ import { requiredCaps, type CapName } from '../kvm/capabilities.js';
 import { parseCpuInfo, type CpuInfo } from './cpu-info.js';
 import type { HostProbe, KvmFacts } from './host-probe.js';
 import { detectBackend, type KvmBackend } from './kvm-backend.js';
+import { inspectIoDevices, type IoDeviceStatus } from './io-devices.js';
 import { inspectDevice, KVM_DEVICE, type KvmDevice } from './kvm-device.js';
 
 export interface KvmStatus extends Omit<KvmDevice, 'problem'> {
@@ -27,6 +28,8 @@ export interface HostReport {
   cpu: CpuInfo;
   kvm: KvmStatus;
   backend: KvmBackend;
+  /** /dev/net/tun and the vhost devices, which --net and --vsock use. */
+  ioDevices: IoDeviceStatus[];
   /** Sentences, each saying what is wrong (or limited) and what to do; empty when all is fine. */
   problems: string[];
   /** tsvmm can create and run VMs here. */
@@ -70,7 +73,7 @@ export function checkHost(host: HostProbe): HostReport {
     error,
   };
   const usable = facts !== undefined && missing.length === 0;
-  return { cpu, kvm, backend, problems, usable, verdict: verdict(kvm, backend, usable) };
+  return { cpu, kvm, backend, ioDevices: inspectIoDevices(host), problems, usable, verdict: verdict(kvm, backend, usable) };
 }
 
 function missingCapabilities(facts: KvmFacts): CapName[] {

@@ -49,6 +49,9 @@ kvmTest('check --json describes this host: CPU, /dev/kvm, API version 12, capabi
   const softwareNote = report.problems.some((p: string) => p.includes(`software backend (${backend.module})`));
   assert.equal(softwareNote, backend.kind === 'software');
   assert.equal(report.usable, true);
+  assert.deepEqual(report.ioDevices.map((d: { path: string }) => d.path), ['/dev/net/tun', '/dev/vhost-net', '/dev/vhost-vsock']);
+  // The rig loads tun, vhost_net and vhost_vsock (test/rig/rig-machine.ts); other hosts may lack them.
+  if (process.env.TSVMM_TEST_PLACE === 'rig') assert.ok(report.ioDevices.every((d: { usable: boolean }) => d.usable), JSON.stringify(report.ioDevices));
 });
 
 kvmTest('check prints a readable report and exits 0 when KVM is usable', { perBackend: true }, async () => {

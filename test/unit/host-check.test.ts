@@ -36,6 +36,8 @@ interface FakeHost {
   /** /dev/kvm; absent when undefined. */
   device?: FileStatus & { denied?: string };
   kvm?: KvmFacts | Error;
+  /** Other device nodes that exist (/dev/net/tun, the vhost devices), with the errno this user gets, if any. */
+  nodes?: Record<string, { denied?: string }>;
 }
 
 const KVM_GROUP = 'root:x:0:\nwheel:x:10:alice\nkvm:x:108:bob\n';
@@ -48,8 +50,9 @@ function fakeHost(spec: FakeHost): HostProbe & { opened: number } {
     readText: (path) => files[path],
     kernelLog: () => spec.kernelLog ?? '',
     listDir: (path) => (path === '/sys/module' ? spec.modules : []),
-    stat: (path) => (path === '/dev/kvm' && spec.device ? { gid: spec.device.gid, mode: spec.device.mode } : undefined),
-    readWriteDenied: (path) => (path === '/dev/kvm' ? spec.device?.denied : 'ENOENT'),
+    stat: (path) =>
+      path === '/dev/kvm' && spec.device ? { gid: spec.device.gid, mode: spec.device.mode } : spec.nodes?.[path] ? { gid: 0, mode: 0o660 } : undefined,
+    readWriteDenied: (path) => (path === '/dev/kvm' ? spec.device?.denied : spec.nodes?.[path] ? spec.nodes[path].denied : 'ENOENT'),
     probeKvm(device) {
       assert.equal(device, '/dev/kvm');
       this.opened++;
@@ -248,4 +251,17 @@ test('the human report has its sections, every capability, and ends with the ver
   assert.doesNotMatch(missing, /Capabilities/);
   assert.match(missing, /^ {2}present +no$/m);
   assert.match(missing, /^Problems\n {2}- \/dev\/kvm does not exist/m);
+});
+
+test('check says which of the network and vsock devices this user can use, and what tsvmm does without each', () => {
+  const report = checkHost(fakeHost({
+    cpuinfo: THIS_HOST, modules: [],
+    nodes: { '/dev/net/tun': {}, '/dev/vhost-net': { denied: 'EACCES' } },
+  }));
+  assert.deepEqual(report.ioDevices, [
+    { path: '/dev/net/tun', usable: true, note: 'taps for --net' },
+    { path: '/dev/vhost-net', usable: false, note: 'no access (EACCES): --net uses the userspace path' },
+    { path: '/dev/vhost-vsock', usable: false, note: 'absent (modprobe vhost_vsock): --vsock needs uds=PATH' },
+  ]);
+  assert.match(formatReport(report), /^Network and vsock devices\n {2}\/dev\/net\/tun {6}yes: taps for --net\n/m);
 });
