@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
 import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
+import { isMultiboot2 } from '../boot/multiboot2.js';
 import { parseConsoleMode } from '../console/console-mode.js';
 import type { DeviceSpec } from '../devices/registry.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
@@ -162,17 +163,21 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
   }
   if (opts.kernel !== undefined) {
     const image = readUserFile('kernel', opts.kernel);
-    const multiboot = isMultiboot(image);
+    // Version 2 when the kernel has both headers, the richer boot information.
+    const multiboot = isMultiboot2(image) ? 2 : isMultiboot(image) ? 1 : undefined;
     // A file given for the other kind of kernel would be dropped without a word.
     if (multiboot && opts.initrd !== undefined) throw new UsageError('--initrd is for Linux kernels; give a multiboot kernel its files with --module');
     if (!multiboot && opts.module.length > 0) throw new UsageError('--module is for multiboot kernels; give a Linux kernel its initramfs with --initrd');
     if (multiboot) {
+      // Command lines as the loader each version is written against gives them: QEMU's -kernel (version 1)
+      // puts the file's path first, GRUB 2's multiboot2 and module2 give only the arguments.
+      const withPath = multiboot === 1;
       const modules: MultibootModule[] = opts.module.map((spec) => {
         const [path, ...args] = spec.split(',');
-        return { data: readUserFile('module', path), cmdline: [path, ...args].join(' ') };
+        return { data: readUserFile('module', path), cmdline: (withPath ? [path, ...args] : args).join(' ') };
       });
-      // As `qemu -kernel` (and GRUB) do: the kernel's own path, then the --append text.
-      return { kind: 'multiboot', image, cmdline: `${opts.kernel} ${opts.append ?? ''}`, modules };
+      const cmdline = withPath ? `${opts.kernel} ${opts.append ?? ''}` : opts.append ?? '';
+      return { kind: 'multiboot', image, cmdline, modules, version: multiboot };
     }
     return linuxSource(image, opts.initrd === undefined ? undefined : readUserFile('initrd', opts.initrd), opts.append, []);
   }

@@ -9,7 +9,9 @@ import type { DeviceSpec } from '../devices/registry.js';
 
 export type BootSource =
   | { kind: 'raw'; image: Uint8Array; mode: CpuMode; loadAddr: number; entry?: number; user?: boolean }
-  | { kind: 'multiboot'; image: Uint8Array; cmdline?: string; modules?: MultibootModule[] }
+  /** A multiboot kernel. `version`: which header to follow when the kernel has both (default 2, the richer one;
+   *  QEMU knows only 1). Multiboot 2 kernels get the ACPI RSDP in their boot information. */
+  | { kind: 'multiboot'; image: Uint8Array; cmdline?: string; modules?: MultibootModule[]; version?: 1 | 2 }
   /** A bzImage or an ELF vmlinux, through the 64-bit boot protocol. */
   | { kind: 'linux'; kernel: Uint8Array; initrd?: Uint8Array; cmdline?: string };
 
@@ -35,12 +37,17 @@ export interface MachineConfig {
 export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
 
 /**
- * Linux also gets the ACPI power-management device, which its FADT points at
- * for poweroff and reset, and an entropy source on PCI; multiboot and raw
- * guests get QEMU's fw_cfg, which kernels written for QEMU read.
+ * Linux and multiboot kernels also get ACPI tables and the power-management
+ * device their FADT points at for poweroff and reset; Linux an entropy
+ * source on PCI; multiboot and raw guests QEMU's fw_cfg, which kernels
+ * written for QEMU read.
  */
 export function defaultDevicesFor(boot: BootSource): DeviceSpec[] {
-  return boot.kind === 'linux' ? [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }] : [...defaultDevices, { kind: 'fw-cfg' }];
+  switch (boot.kind) {
+    case 'linux': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }];
+    case 'multiboot': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'fw-cfg' }];
+    case 'raw': return [...defaultDevices, { kind: 'fw-cfg' }];
+  }
 }
 
 export const MAX_CPUS = 255;

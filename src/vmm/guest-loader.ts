@@ -1,6 +1,6 @@
 /**
  * Puts a guest in memory and says how its boot vCPU starts: a raw image in
- * a chosen mode, a multiboot kernel (as `qemu -kernel`), or a Linux kernel
+ * a chosen mode, a multiboot kernel (version 1 as `qemu -kernel`, or 2 as GRUB), or a Linux kernel
  * through the 64-bit boot protocol with ACPI tables.
  */
 import { writeAcpiTables, acpiDevicesOf } from '../acpi/acpi-tables.js';
@@ -11,6 +11,8 @@ import { buildIdentityPageTables, identityPageTablesSize } from '../arch/x86/pag
 import { E820_ACPI } from '../boot/linux/e820.js';
 import { loadLinux } from '../boot/linux/linux-loader.js';
 import { loadMultiboot } from '../boot/multiboot.js';
+import { isMultiboot2, loadMultiboot2 } from '../boot/multiboot2.js';
+import { RSDP_SIZE } from '../acpi/rsdp.js';
 import { loadRaw, type Reserved } from '../boot/raw.js';
 import type { DeviceSpec } from '../devices/registry.js';
 import { MMIO_HOLE_END } from '../memory/layout.js';
@@ -37,7 +39,7 @@ function writeDescriptors(memory: MappedGuestMemory): void {
 export function loadGuest(boot: BootSource, memory: MappedGuestMemory, cpus: number, devices: DeviceSpec[]): LoadedGuest {
   switch (boot.kind) {
     case 'raw': return loadRawGuest(boot, memory);
-    case 'multiboot': return loadMultibootGuest(boot, memory);
+    case 'multiboot': return loadMultibootGuest(boot, memory, cpus, devices);
     case 'linux': return loadLinuxGuest(boot, memory, cpus, devices);
   }
 }
@@ -66,13 +68,25 @@ function loadRawGuest(boot: Extract<BootSource, { kind: 'raw' }>, memory: Mapped
   };
 }
 
-function loadMultibootGuest(boot: Extract<BootSource, { kind: 'multiboot' }>, memory: MappedGuestMemory): LoadedGuest {
+function loadMultibootGuest(
+  boot: Extract<BootSource, { kind: 'multiboot' }>,
+  memory: MappedGuestMemory,
+  cpus: number,
+  devices: DeviceSpec[],
+): LoadedGuest {
   writeDescriptors(memory);
-  const mb = loadMultiboot(boot.image, memory, { cmdline: boot.cmdline ?? '', modules: boot.modules ?? [], ram: memory.ram });
+  // As under QEMU's firmware, the tables are there for a kernel that looks (at 0xe0000, which the
+  // memory map leaves out of RAM); a machine built without the acpi-pm device has none.
+  const acpi = devices.some((d) => d.kind === 'acpi-pm') ? writeAcpiTables(memory, { cpus, devices: acpiDevicesOf(devices) }) : undefined;
+  const options = { cmdline: boot.cmdline ?? '', modules: boot.modules ?? [], ram: memory.ram };
+  const version = boot.version ?? (isMultiboot2(boot.image) ? 2 : 1);
+  const mb = version === 2
+    ? loadMultiboot2(boot.image, memory, { ...options, rsdp: acpi && memory.read(acpi.rsdp, RSDP_SIZE) })
+    : loadMultiboot(boot.image, memory, options);
   return {
     state: { mode: 'protected', entry: mb.entry, ...descriptors, regs: { rax: BigInt(mb.eax), rbx: BigInt(mb.ebx) } },
     allCpusStart: false,
-    description: `multiboot kernel, entry 0x${mb.entry.toString(16)}`,
+    description: `multiboot${version === 2 ? '2' : ''} kernel, entry 0x${mb.entry.toString(16)}`,
   };
 }
 

@@ -1,6 +1,6 @@
 # Multiboot header with the a.out kludge (flag 16): the loader takes the load
-# addresses from the header, so the kernel is a flat binary. Assembled in
-# front of mb-report.s, which does the work.
+# addresses from the header, so the kernel is a flat binary. mb-report.s,
+# included after it, does the work.
     .code32
     .text
     .globl _start
@@ -16,3 +16,4 @@ multiboot_header:
     .long _start                # entry_addr
 _start:
     jmp mb_report
+    .include "mb-report.s"

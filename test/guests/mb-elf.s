@@ -1,5 +1,5 @@
 # Multiboot header for an ELF kernel: the loader places the kernel by its
-# program headers. Assembled in front of mb-report.s, which does the work.
+# program headers. mb-report.s, included after it, does the work.
     .code32
     .text
     .globl _start
@@ -10,3 +10,4 @@ multiboot_header:
     .long MAGIC, FLAGS, -(MAGIC + FLAGS)
 _start:
     jmp mb_report
+    .include "mb-report.s"

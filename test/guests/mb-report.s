@@ -6,7 +6,7 @@
 # the debug-exit port with 0x10 (process status 33), or 0x11 (status 35) when
 # the magic is wrong.
     .code32
-    .set COM1, 0x3f8
+    .include "lib/print32.inc"
     .set DEBUG_EXIT, 0xf4
     .set BOOTLOADER_MAGIC, 0x2badb002
     .set EXIT_OK, 0x10
@@ -28,15 +28,6 @@
     .set MMAP_LENGTH, 44
     .set MMAP_ADDR, 48
     .set LOADER_NAME, 64
-
-# Points ESI at a string literal and prints it.
-    .macro say text
-    .pushsection .rodata
-8:  .asciz "\text"
-    .popsection
-    mov $8b, %esi
-    call puts
-    .endm
 
     .text
 mb_report:
@@ -162,76 +153,6 @@ print_module:
 5:  call newline
     popa
     ret
-
-# Output routines: each keeps every register but the ones it documents.
-
-# Prints the NUL-terminated string at ESI.
-puts:
-    pusha
-    mov $COM1, %dx
-1:  lodsb
-    test %al, %al
-    jz 2f
-    out %al, %dx
-    jmp 1b
-2:  popa
-    ret
-
-newline:
-    push %eax
-    mov $'\n', %al
-    call putc
-    pop %eax
-    ret
-
-# Prints AL.
-putc:
-    push %edx
-    mov $COM1, %dx
-    out %al, %dx
-    pop %edx
-    ret
-
-# Prints AL as 2 hex digits, or EAX as 8.
-puthex8:
-    pusha
-    shl $24, %eax
-    mov $2, %ecx
-    jmp 1f
-puthex32:
-    pusha
-    mov $8, %ecx
-1:  rol $4, %eax
-    push %eax
-    and $0xf, %eax
-    mov hex_digits(%eax), %al
-    call putc
-    pop %eax
-    loop 1b
-    popa
-    ret
-
-# Prints EAX in decimal.
-putdec:
-    pusha
-    mov $10, %ebx
-    xor %ecx, %ecx
-1:  xor %edx, %edx
-    div %ebx
-    push %edx
-    inc %ecx
-    test %eax, %eax
-    jnz 1b
-2:  pop %eax
-    add $'0', %al
-    call putc
-    loop 2b
-    popa
-    ret
-
-    .section .rodata
-hex_digits:
-    .ascii "0123456789abcdef"
 
     .bss
     .balign 16

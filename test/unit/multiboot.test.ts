@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isMultiboot, loadMultiboot, MultibootError, type MultibootOptions } from '../../src/boot/multiboot.js';
+import { isMultiboot, loadMultiboot, type MultibootOptions } from '../../src/boot/multiboot.js';
+import { MultibootError } from '../../src/boot/multiboot-kernel.js';
 import { ElfError } from '../../src/boot/elf.js';
 import { GuestMemory } from '../../src/memory/guest-memory.js';
 import type { RamRange } from '../../src/memory/layout.js';
