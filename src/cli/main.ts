@@ -69,8 +69,15 @@ program
     process.exitCode = await (await import('./check-command.js')).checkCommand(opts);
   });
 
+program
+  .command('qemu')
+  .description('run a QEMU command line (qemu-system-x86_64 -kernel ... as test harnesses write it) with QEMU\'s exit statuses')
+  .argument('[qemu-options...]', 'QEMU options: -kernel -initrd -append -m -smp -cpu -machine -accel -serial -device -drive -netdev -fw_cfg ...');
+
 try {
-  await program.parseAsync();
+  // QEMU's options are not tsvmm's: they go to the QEMU front end untouched.
+  if (process.argv[2] === 'qemu') process.exitCode = await (await import('./qemu/qemu-command.js')).qemuCommand(process.argv.slice(3));
+  else await program.parseAsync();
 } catch (e) {
   if (e instanceof CommanderError) {
     process.exitCode = e.exitCode === 0 ? 0 : EXIT_USAGE;

@@ -24,6 +24,10 @@ export interface RunFlags {
   onReboot?: 'exit' | 'restart';
   /** A Linux guest: watch its console for a panic and the default guest's exit marker. */
   linux?: boolean;
+  /** As on a PC (and in QEMU): a triple fault resets the machine, as a reset request does. */
+  tripleFaultResets?: boolean;
+  /** The process status for how the VM ended (default: the stop's own, or the default guest's command's). */
+  exitStatus?: (stop: VmStop) => number;
 }
 
 /** Addresses from here up are the kernel's half of a 4-level x86-64 address space. */
@@ -56,7 +60,10 @@ export async function runMachine(config: RunConfig, flags: RunFlags): Promise<nu
   try {
     for (let boot = 1; ; boot++) {
       const { stop, status } = await runOnce(config, flags, traceFd, boot === 1, signals);
-      if (stop.kind !== 'reset' || flags.onReboot !== 'restart' || signals.stop) return signals.stop?.exitCode ?? status;
+      const resets = stop.kind === 'reset' || (flags.tripleFaultResets === true && stop.kind === 'triple-fault');
+      if (!resets || flags.onReboot !== 'restart' || signals.stop) {
+        return flags.exitStatus?.(signals.stop ?? stop) ?? signals.stop?.exitCode ?? status;
+      }
       process.stderr.write(`tsvmm: the guest rebooted; starting it again (boot ${boot + 1})\n`);
     }
   } finally {

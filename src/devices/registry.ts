@@ -28,8 +28,8 @@ export type DeviceSpec =
   | { kind: 'i8042' }
   | { kind: 'rtc'; ramBytes?: number }
   /** `mmio` places it at that address instead of a port: on some software KVM backends
-   *  ring-3 guests cannot use ports even with IOPL 3, but can reach MMIO. */
-  | { kind: 'debug-exit'; port?: number; mmio?: number }
+   *  ring-3 guests cannot use ports even with IOPL 3, but can reach MMIO. `size`: ports it spans (1, 2 or 4; QEMU's iosize). */
+  | { kind: 'debug-exit'; port?: number; mmio?: number; size?: number }
   | { kind: 'test-device'; base: number }
   | { kind: 'acpi-pm'; base?: number }
   /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
@@ -92,7 +92,7 @@ const kinds: Kinds = {
     placement: (s) =>
       s.mmio !== undefined
         ? { name: 'debug-exit', bus: 'mmio', base: s.mmio, length: 8 }
-        : { name: 'debug-exit', bus: 'pio', base: s.port ?? DEBUG_EXIT_PORT, length: 1 },
+        : { name: 'debug-exit', bus: 'pio', base: s.port ?? DEBUG_EXIT_PORT, length: s.size ?? 1 },
     stateSize: 0,
     create: (_s, ctx) => new DebugExit(ctx),
   },

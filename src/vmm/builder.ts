@@ -2,6 +2,7 @@
  * The recipe of a machine: open KVM, make the VM and its memory, add the
  * platform, load the guest, make and set up the vCPUs.
  */
+import { applyCpuFeatures } from '../arch/x86/cpu-features.js';
 import { applyCpuTemplate } from '../arch/x86/cpu-template.js';
 import { vcpuCpuid } from '../arch/x86/cpuid.js';
 import { withLegacyLints } from '../arch/x86/lapic.js';
@@ -59,7 +60,8 @@ export function buildMachine(config: MachineConfig): Machine {
     machine.timeExits = config.timeExits ?? false;
     machine.traceFd = config.traceFd ?? -1;
 
-    const cpuid = applyCpuTemplate(kvm.supportedCpuid(), config.cpuTemplate ?? 'host');
+    const supported = kvm.supportedCpuid();
+    const cpuid = applyCpuFeatures(applyCpuTemplate(supported, config.cpuTemplate ?? 'host'), supported, config.cpuFeatures ?? {});
     for (let id = 0; id < config.cpus; id++) {
       const fd = new VcpuFd(vm.createVcpu(id), vm.vcpuMmapSize);
       const vcpuid = vcpuCpuid(cpuid, { apicId: id, cpus: config.cpus });

@@ -30,6 +30,8 @@ export interface MachineConfig {
   traceFd?: number;
   /** What the guest sees of the host CPU (default 'host'). */
   cpuTemplate?: CpuTemplate;
+  /** CPU features by QEMU's names turned on or off after the template (on: only where the host's KVM offers it). */
+  cpuFeatures?: Record<string, boolean>;
   /** Emulate instructions KVM's own emulator lacks; default: on for software KVM backends only. */
   emulationAssist?: boolean;
 }
