@@ -52,7 +52,7 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   const disks = opts.disk.map(parseDisk);
   const nics = opts.net.map(parseNet);
   const vsock = opts.vsock === undefined ? [] : [parseVsock(opts.vsock)];
-  const fwCfgFiles = opts.fwCfg.map(parseFwCfg);
+  const fwCfgFiles = opts.fwCfg.map((text) => parseFwCfg(text));
   const boot = await bootSource(opts, command);
   const devices: DeviceSpec[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
@@ -107,16 +107,16 @@ export function parseNet(text: string): DeviceSpec {
 }
 
 /** `--fw-cfg [name=]NAME,file=PATH` or `--fw-cfg [name=]NAME,string=TEXT` (TEXT runs to the end), as QEMU's -fw_cfg. */
-export function parseFwCfg(text: string): FwCfgFile {
+export function parseFwCfg(text: string, flag = '--fw-cfg'): FwCfgFile {
   const match = /^(?:name=)?([^,]+),(file|string)=(.*)$/s.exec(text);
-  if (match === null) throw new UsageError(`--fw-cfg: '${text}' is not NAME,file=PATH or NAME,string=TEXT`);
+  if (match === null) throw new UsageError(`${flag}: '${text}' is not NAME,file=PATH or NAME,string=TEXT`);
   const [, name, kind, value] = match;
   try {
     checkFwCfgName(name);
   } catch (e) {
-    throw new UsageError(`--fw-cfg: ${(e as Error).message}`);
+    throw new UsageError(`${flag}: ${(e as Error).message}`);
   }
-  return { name, data: kind === 'file' ? readUserFile(`--fw-cfg ${name}`, value) : Buffer.from(value, 'utf8') };
+  return { name, data: kind === 'file' ? readUserFile(`${flag} ${name}`, value) : Buffer.from(value, 'utf8') };
 }
 
 /** The user's fw_cfg files go to the machine's fw_cfg device, which a Linux guest gets only when it has some. */

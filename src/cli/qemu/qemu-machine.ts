@@ -58,7 +58,7 @@ export function qemuMachine(list: QemuOption[]): QemuMachine {
   const { template, features } = cpuModel(o.last('cpu'));
   const devices: DeviceSpec[] = [
     ...(console.kind === 'none' && o.has('nodefaults') ? [] : [{ kind: 'serial' } as const]),
-    { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' }, { kind: 'fw-cfg', files: o.all('fw_cfg').map(parseFwCfg) },
+    { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' }, { kind: 'fw-cfg', files: o.all('fw_cfg').map((text) => parseFwCfg(text, '-fw_cfg')) },
     ...pciAndTestDevices(o),
   ];
   return {
