@@ -5,10 +5,10 @@
  * written for QEMU that drives the 16550 UART itself.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { runCli } from '../helpers/cli.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
+import { runQemuKernel } from '../helpers/qemu.js';
 import {
   assertMemory, assertModules, emptyReport, moduleFlags, parseCommonLine, REPORT_DONE_STATUS, testModules, type CommonReport,
 } from '../helpers/multiboot-report.js';
@@ -95,13 +95,7 @@ for (const headersInFront of [false, true]) {
   });
 
   kvmTest(`the QEMU-style kernel, ${linked}, prints the same under qemu-system-x86_64`, async () => {
-    // QEMU is installed wherever the suite runs (.ci/run installs it for the rig).
     const ours = await runUartKernel(ELF_ADDRESS, headersInFront);
-    const qemu = spawnSync('qemu-system-x86_64', [
-      '-kernel', ours.kernel, '-append', CMDLINE, '-display', 'none', '-serial', 'stdio', '-monitor', 'none',
-      '-no-reboot', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x01',
-    ], { encoding: 'utf8', timeout: 120_000 });
-    assert.equal(qemu.error, undefined, `qemu-system-x86_64 ran: ${qemu.error?.message}`);
-    assert.deepEqual({ stdout: qemu.stdout, status: qemu.status }, { stdout: ours.stdout, status: ours.status });
+    assert.deepEqual(await runQemuKernel(ours.kernel, ['-append', CMDLINE]), { stdout: ours.stdout, status: ours.status });
   });
 }

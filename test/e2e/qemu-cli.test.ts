@@ -11,14 +11,15 @@ import { runCli } from '../helpers/cli.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { testModules } from '../helpers/multiboot-report.js';
-import { underBoth } from '../helpers/qemu-harness.js';
+import { KERNEL_HARNESS_FLAGS as HARNESS, underBoth } from '../helpers/qemu.js';
 
 const KERNEL_ADDRESS = 0x100000;
 const CMDLINE = 'console=ttyS0 harness=1';
-const HARNESS = ['-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x01'];
 /** mb-uart.s writes 0x20 when its UART behaved; mb-report.s 0x10 when it has printed everything. */
 const UART_OK_STATUS = (0x20 << 1) | 1;
 const REPORT_DONE_STATUS = (0x10 << 1) | 1;
+/** mb-smp-apic.s writes 0x30 when every check passed. */
+const SMP_PASS_STATUS = (0x30 << 1) | 1;
 
 const same = (r: { qemu: { stdout: string; status: number | null }; tsvmm: { stdout: string; status: number | null; stderr: string } }) =>
   assert.deepEqual({ stdout: r.tsvmm.stdout, status: r.tsvmm.status }, { stdout: r.qemu.stdout, status: r.qemu.status }, `tsvmm's stderr:\n${r.tsvmm.stderr}`);
@@ -50,6 +51,14 @@ kvmTest('-initrd "a args,b args" gives a multiboot kernel its modules as QEMU do
   ]);
   assert.deepEqual({ lines, status: r.tsvmm.status }, { lines: comparable(r.qemu.stdout), status: r.qemu.status });
   assert.equal(r.tsvmm.status, REPORT_DONE_STATUS);
+});
+
+kvmTest('a harness\'s line for the SMP kernel (fw_cfg, INIT/SIPI, LAPIC timer, I/O APIC) with -smp 2: same output and status', async () => {
+  const kernel = guestFile('mb-smp-apic.s', { address: KERNEL_ADDRESS, format: 'elf32' });
+  const r = await underBoth(['-kernel', kernel, '-smp', '2', '-m', '128', ...HARNESS]);
+  assert.match(r.tsvmm.stdout, /^smp: 2 of 2 cpus up$/m);
+  assert.equal(r.tsvmm.status, SMP_PASS_STATUS);
+  same(r);
 });
 
 kvmTest('a triple fault under -no-reboot ends the run with status 0, as under QEMU', async () => {

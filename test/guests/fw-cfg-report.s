@@ -11,8 +11,6 @@
 #   dma=      the control word the device wrote back (0: done)
     .code64
     .globl _start
-    .set FW_CFG_SELECTOR, 0x510
-    .set FW_CFG_DATA, 0x511
     .set FW_CFG_DMA_HIGH, 0x514
     .set FW_CFG_DMA_LOW, 0x518
     .set DEBUG_EXIT, 0xf4
@@ -27,26 +25,26 @@ _start:
     shr $24, %ebx
     jnz park
     lea stack_top(%rip), %rsp
-    xor %ebx, %ebx
-    call select_and_read32
+    mov $FW_CFG_SIGNATURE, %ebx
+    call fw_cfg_select_read32
     lea sig_label(%rip), %rsi
     call show32
     call newline
-    mov $1, %ebx
-    call select_and_read32
+    mov $FW_CFG_ID, %ebx
+    call fw_cfg_select_read32
     lea features_label(%rip), %rsi
     call show32
     call newline
-    mov $5, %ebx
-    call select_and_read32
+    mov $FW_CFG_NB_CPUS, %ebx
+    call fw_cfg_select_read32
     and $0xffff, %eax
     lea cpus_label(%rip), %rsi
     call show32
     call newline
-    mov $3, %ebx
-    call select_and_read32              # RAM size: low half, then high half
+    mov $FW_CFG_RAM_SIZE, %ebx
+    call fw_cfg_select_read32           # RAM size: low half, then high half
     mov %eax, %r12d
-    call read32
+    call fw_cfg_read32
     shl $32, %rax
     or %r12, %rax
     lea ram_label(%rip), %rsi
@@ -104,21 +102,7 @@ park:
     hlt
     jmp park
 
-# Selects item EBX and reads its first 4 bytes into EAX (little-endian, as the bytes come).
-select_and_read32:
-    mov %ebx, %eax
-    mov $FW_CFG_SELECTOR, %dx
-    out %ax, %dx
-read32:
-    mov $FW_CFG_DATA, %dx
-    xor %eax, %eax
-    mov $4, %ecx
-1:  in %dx, %al
-    ror $8, %eax
-    dec %ecx
-    jnz 1b
-    ret
-
+    .include "lib/fw-cfg.inc"
     .include "lib/serial.inc"
     .include "lib/serial-hex64.inc"
 

@@ -7,11 +7,8 @@
 # the magic is wrong.
     .code32
     .include "lib/print32.inc"
-    .set DEBUG_EXIT, 0xf4
+    .include "lib/mb-report-common.inc"
     .set BOOTLOADER_MAGIC, 0x2badb002
-    .set EXIT_OK, 0x10
-    .set EXIT_BAD_MAGIC, 0x11
-    .set MODULE_BYTES_SHOWN, 8
 
 # Multiboot information structure: flags and field offsets.
     .set INFO_MEMORY, 1 << 0
@@ -33,7 +30,7 @@
 mb_report:
     mov $stack_top, %esp
     cmp $BOOTLOADER_MAGIC, %eax
-    jne bad_magic
+    jne report_bad_magic
     mov %ebx, %ebp                      # EBP: the information structure, for the whole report
     say "multiboot magic ok"
     call newline
@@ -94,6 +91,9 @@ mb_report:
     mov MODS_COUNT(%ebp), %edi
 2:  test %edi, %edi
     jz 1f
+    mov (%ebx), %eax                    # start, end, command line
+    mov 4(%ebx), %edx
+    mov 8(%ebx), %esi
     call print_module
     add $16, %ebx
     dec %edi
@@ -106,53 +106,7 @@ mb_report:
     call puts
     call newline
 1:
-    say "done"
-    call newline
-    mov $EXIT_OK, %al
-    out %al, $DEBUG_EXIT
-    jmp halt
-
-bad_magic:
-    say "bad boot loader magic 0x"
-    call puthex32
-    call newline
-    mov $EXIT_BAD_MAGIC, %al
-    out %al, $DEBUG_EXIT
-halt:
-    cli
-    hlt
-    jmp halt
-
-# Prints the module entry at EBX: start, end, command line, first bytes in hex.
-print_module:
-    pusha
-    say "module start=0x"
-    mov (%ebx), %eax
-    call puthex32
-    say " end=0x"
-    mov 4(%ebx), %eax
-    call puthex32
-    say " cmdline="
-    mov 8(%ebx), %esi
-    call puts
-    say " bytes="
-    mov (%ebx), %esi
-    mov 4(%ebx), %ecx
-    sub %esi, %ecx
-    cmp $MODULE_BYTES_SHOWN, %ecx
-    jbe 3f
-    mov $MODULE_BYTES_SHOWN, %ecx
-3:  jecxz 5f
-4:  lodsb
-    call puthex8
-    dec %ecx
-    jz 5f
-    mov $' ', %al
-    call putc
-    jmp 4b
-5:  call newline
-    popa
-    ret
+    jmp report_done
 
     .bss
     .balign 16

@@ -12,11 +12,8 @@
 # (status 35) when the magic is wrong.
     .code32
     .include "lib/print32.inc"
-    .set DEBUG_EXIT, 0xf4
+    .include "lib/mb-report-common.inc"
     .set BOOTLOADER_MAGIC, 0x36d76289
-    .set EXIT_OK, 0x10
-    .set EXIT_BAD_MAGIC, 0x11
-    .set MODULE_BYTES_SHOWN, 8
 
 # Boot information tag types.
     .set TAG_END, 0
@@ -42,14 +39,14 @@
 mb2_report:
     mov $stack_top, %esp
     cmp $BOOTLOADER_MAGIC, %eax
-    jne bad_magic
+    jne report_bad_magic
     say "multiboot2 magic ok"
     call newline
     lea 8(%ebx), %ebp                   # EBP: the current tag, past total_size and reserved
 next_tag:
     mov (%ebp), %eax
     cmp $TAG_END, %eax
-    je done
+    je report_done
     cmp $TAG_CMDLINE, %eax
     je show_cmdline
     cmp $TAG_LOADER_NAME, %eax
@@ -75,24 +72,6 @@ tag_shown:
     and $~7, %ebp
     jmp next_tag
 
-done:
-    say "done"
-    call newline
-    mov $EXIT_OK, %al
-    out %al, $DEBUG_EXIT
-    jmp halt
-
-bad_magic:
-    say "bad boot loader magic 0x"
-    call puthex32
-    call newline
-    mov $EXIT_BAD_MAGIC, %al
-    out %al, $DEBUG_EXIT
-halt:
-    cli
-    hlt
-    jmp halt
-
 show_cmdline:
     say "cmdline="
     lea TAG_BODY(%ebp), %esi
@@ -109,31 +88,10 @@ show_loader_name:
 
 # mod_start, mod_end, then the module's command line.
 show_module:
-    say "module start=0x"
     mov 8(%ebp), %eax
-    call puthex32
-    say " end=0x"
-    mov 12(%ebp), %eax
-    call puthex32
-    say " cmdline="
+    mov 12(%ebp), %edx
     lea 16(%ebp), %esi
-    call puts
-    say " bytes="
-    mov 8(%ebp), %esi
-    mov 12(%ebp), %ecx
-    sub %esi, %ecx
-    cmp $MODULE_BYTES_SHOWN, %ecx
-    jbe 1f
-    mov $MODULE_BYTES_SHOWN, %ecx
-1:  jecxz 3f
-2:  lodsb
-    call puthex8
-    dec %ecx
-    jz 3f
-    mov $' ', %al
-    call putc
-    jmp 2b
-3:  call newline
+    call print_module
     jmp tag_shown
 
 show_meminfo:

@@ -1,8 +1,10 @@
 /**
- * A test harness's view of QEMU: the same `qemu-system-x86_64 ...` command
- * line run with the real QEMU and with tsvmm's front end under that name
- * (a directory early on PATH whose qemu-system-x86_64 runs tsvmm-qemu), so
- * a test can require the same output and exit status from both.
+ * QEMU beside tsvmm, for the tests that compare the two byte for byte:
+ * a kernel under qemu-system-x86_64 (TCG) as tsvmm runs it, and a test
+ * harness's view, the same `qemu-system-x86_64 ...` command line run with
+ * the real QEMU and with tsvmm's front end under that name (a directory
+ * early on PATH whose qemu-system-x86_64 runs tsvmm-qemu). QEMU is
+ * installed wherever the suite runs (.ci/run installs it for the rig).
  */
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,17 @@ function tsvmmAsQemu(): string {
 export function runQemuCommand(args: string[], options: { asTsvmm: boolean; timeoutMs?: number }): Promise<CliResult> {
   const path = options.asTsvmm ? `${tsvmmAsQemu()}:${process.env.PATH}` : process.env.PATH;
   return startProcess([QEMU, ...args], { env: { PATH: path }, timeoutMs: options.timeoutMs ?? 120_000 }).done;
+}
+
+/** QEMU's flags for a kernel run as tsvmm runs it: COM1 on stdout, the debug-exit port at 0xf4, no display, monitor or reboot. */
+export const KERNEL_HARNESS_FLAGS = [
+  '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x01',
+];
+
+/** Boots `kernel` under QEMU with `-kernel`, the given flags (e.g. `-append`, `-smp`, `-m`) and the harness flags. */
+export async function runQemuKernel(kernel: string, args: string[] = []): Promise<{ stdout: string; status: number | null }> {
+  const { stdout, status } = await runQemuCommand(['-kernel', kernel, ...args, ...KERNEL_HARNESS_FLAGS], { asTsvmm: false });
+  return { stdout, status };
 }
 
 /** The same command line under both. */
