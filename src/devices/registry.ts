@@ -65,53 +65,56 @@ export interface DevicePlacement {
 }
 
 interface DeviceKind<S extends DeviceSpec> {
-  placement(spec: S): DevicePlacement;
+  /** Where the device answers: one range, or one per register block for a device with several (QEMU's test devices). */
+  placements(spec: S): DevicePlacement[];
   stateSize: number;
-  create(spec: S, ctx: DeviceContext, state: DeviceState): BusDevice;
+  /** What answers on each range, in the order of `placements`; all over the one state. */
+  create(spec: S, ctx: DeviceContext, state: DeviceState): BusDevice[];
 }
 
 type Kinds = { [K in DeviceSpec['kind']]: DeviceKind<Extract<DeviceSpec, { kind: K }>> };
 
 const kinds: Kinds = {
   serial: {
-    placement: (s) => ({ name: 'serial (COM1)', bus: 'pio', base: s.base ?? COM1_BASE, length: SERIAL_PORT_SIZE }),
+    placements: (s) => [{ name: 'serial (COM1)', bus: 'pio', base: s.base ?? COM1_BASE, length: SERIAL_PORT_SIZE }],
     stateSize: SerialPort.stateSize,
-    create: (s, ctx, state) => new SerialPort(ctx, state, s.irq),
+    create: (s, ctx, state) => [new SerialPort(ctx, state, s.irq)],
   },
   i8042: {
-    placement: () => ({ name: 'i8042 (keyboard controller)', bus: 'pio', base: I8042_BASE, length: I8042_SIZE }),
+    placements: () => [{ name: 'i8042 (keyboard controller)', bus: 'pio', base: I8042_BASE, length: I8042_SIZE }],
     stateSize: I8042.stateSize,
-    create: (_s, ctx, state) => new I8042(ctx, state),
+    create: (_s, ctx, state) => [new I8042(ctx, state)],
   },
   rtc: {
-    placement: () => ({ name: 'CMOS RTC', bus: 'pio', base: RTC_BASE, length: RTC_SIZE }),
+    placements: () => [{ name: 'CMOS RTC', bus: 'pio', base: RTC_BASE, length: RTC_SIZE }],
     stateSize: CmosRtc.stateSize,
-    create: (s, _ctx, state) => new CmosRtc(state, { ramBytes: s.ramBytes }),
+    create: (s, _ctx, state) => [new CmosRtc(state, { ramBytes: s.ramBytes })],
   },
   'debug-exit': {
-    placement: (s) =>
+    placements: (s) => [
       s.mmio !== undefined
         ? { name: 'debug-exit', bus: 'mmio', base: s.mmio, length: 8 }
         : { name: 'debug-exit', bus: 'pio', base: s.port ?? DEBUG_EXIT_PORT, length: s.size ?? 1 },
+    ],
     stateSize: 0,
-    create: (_s, ctx) => new DebugExit(ctx),
+    create: (_s, ctx) => [new DebugExit(ctx)],
   },
   'test-device': {
-    placement: (s) => ({ name: 'test-device', bus: 'mmio', base: s.base, length: TEST_DEVICE_SIZE }),
+    placements: (s) => [{ name: 'test-device', bus: 'mmio', base: s.base, length: TEST_DEVICE_SIZE }],
     stateSize: TestDevice.stateSize,
-    create: (_s, _ctx, state) => new TestDevice(state),
+    create: (_s, _ctx, state) => [new TestDevice(state)],
   },
   'acpi-pm': {
-    placement: (s) => ({ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }),
+    placements: (s) => [{ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }],
     stateSize: 0,
-    create: (_s, ctx) => new AcpiPm(ctx),
+    create: (_s, ctx) => [new AcpiPm(ctx)],
   },
   'fw-cfg': {
-    placement: () => ({ name: 'fw_cfg (QEMU firmware configuration)', bus: 'pio', base: FW_CFG_BASE, length: FW_CFG_SIZE }),
+    placements: () => [{ name: 'fw_cfg (QEMU firmware configuration)', bus: 'pio', base: FW_CFG_BASE, length: FW_CFG_SIZE }],
     stateSize: FwCfg.stateSize,
     create: (s, ctx, state) => {
       if (s.content === undefined) throw new Error('fw-cfg has no content yet: the builder makes it');
-      return new FwCfg(ctx, state, s.content);
+      return [new FwCfg(ctx, state, s.content)];
     },
   },
   'virtio-rng': virtioFunction('virtio-rng'),
@@ -119,14 +122,14 @@ const kinds: Kinds = {
   'virtio-net': virtioFunction('virtio-net'),
   'virtio-vsock': virtioFunction('virtio-vsock'),
   'pci-config-ports': {
-    placement: () => ({ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }),
+    placements: () => [{ name: 'PCI config ports', bus: 'pio', base: CONFIG_PORTS_BASE, length: CONFIG_PORTS_SIZE }],
     stateSize: PciConfigPorts.stateSize,
-    create: (s, _ctx, state) => new PciConfigPorts(state, pciBusOf(s.functions)),
+    create: (s, _ctx, state) => [new PciConfigPorts(state, pciBusOf(s.functions))],
   },
   'pci-ecam': {
-    placement: (s) => ({ name: 'PCI ECAM (bus 0)', bus: 'mmio', base: s.base, length: ECAM_BUS_SIZE }),
+    placements: (s) => [{ name: 'PCI ECAM (bus 0)', bus: 'mmio', base: s.base, length: ECAM_BUS_SIZE }],
     stateSize: 0,
-    create: (s) => new Ecam(pciBusOf(s.functions)),
+    create: (s) => [new Ecam(pciBusOf(s.functions))],
   },
 };
 
@@ -137,12 +140,12 @@ function virtioFunction(kind: VirtioKind): DeviceKind<VirtioSpec> {
     return { ...s, pci: s.pci };
   };
   return {
-    placement: (s) => {
+    placements: (s) => {
       const { pci } = placed(s);
-      return { name: `${kind} (PCI 00:${pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: pci.bar0, length: Bar0.SIZE };
+      return [{ name: `${kind} (PCI 00:${pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: pci.bar0, length: Bar0.SIZE }];
     },
     stateSize: VirtioPciDevice.stateSize({ queueSizes: virtioQueueSizes(kind) }),
-    create: (s, _ctx, state) => createVirtioFunction(placed(s), state).bar0,
+    create: (s, _ctx, state) => [createVirtioFunction(placed(s), state).bar0],
   };
 }
 
@@ -150,8 +153,16 @@ function kindOf<S extends DeviceSpec>(spec: S): DeviceKind<S> {
   return kinds[spec.kind] as unknown as DeviceKind<S>;
 }
 
+/** Every range the device answers on. */
+export function placements(spec: DeviceSpec): DevicePlacement[] {
+  return kindOf(spec).placements(spec);
+}
+
+/** The one range of a device that has one (a serial port, acpi-pm, a virtio function's BAR0). */
 export function placement(spec: DeviceSpec): DevicePlacement {
-  return kindOf(spec).placement(spec);
+  const [only, ...more] = placements(spec);
+  if (more.length > 0) throw new Error(`${spec.kind} answers on ${more.length + 1} ranges, not one`);
+  return only;
 }
 
 /** A device for a new machine, with its shared state; made once, on the main thread. */
@@ -184,7 +195,7 @@ class LockedDevice implements BusDevice {
 }
 
 export function attachDevice({ spec, state: buffer }: MachineDevice, buses: { pio: Bus; mmio: Bus }, ctx: DeviceContext): void {
-  const p = placement(spec);
   const state = new DeviceState(buffer);
-  buses[p.bus].insert(p.base, p.length, p.name, new LockedDevice(kindOf(spec).create(spec, ctx, state), state));
+  const handlers = kindOf(spec).create(spec, ctx, state);
+  placements(spec).forEach((p, i) => buses[p.bus].insert(p.base, p.length, p.name, new LockedDevice(handlers[i], state)));
 }

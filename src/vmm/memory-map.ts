@@ -3,7 +3,7 @@
  * device sits, for `--memory-map` and for API users.
  */
 import { hex } from '../devices/bus.js';
-import { placement, type DeviceSpec } from '../devices/registry.js';
+import { placements, type DeviceSpec } from '../devices/registry.js';
 import { MMIO_HOLE_END, MMIO_HOLE_START, type RamRange } from '../memory/layout.js';
 
 export interface MemoryMapEntry {
@@ -18,8 +18,7 @@ export function describeMemoryMap(ram: RamRange[], devices: DeviceSpec[]): Memor
   entries.push({ space: 'memory', start: MMIO_HOLE_START, end: MMIO_HOLE_END, what: 'MMIO hole' });
   entries.push({ space: 'memory', start: 0xfec00000, end: 0xfec01000, what: 'IOAPIC (in-kernel)' });
   entries.push({ space: 'memory', start: 0xfee00000, end: 0xfee01000, what: 'local APIC (in-kernel)' });
-  for (const d of devices) {
-    const p = placement(d);
+  for (const p of devices.flatMap(placements)) {
     entries.push({ space: p.bus === 'pio' ? 'port' : 'memory', start: p.base, end: p.base + p.length, what: p.name });
   }
   entries.push({ space: 'port', start: 0x20, end: 0x22, what: 'PIC master (in-kernel)' });
