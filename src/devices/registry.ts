@@ -9,6 +9,7 @@ import type { DeviceContext } from './context.js';
 import { DeviceState } from './device-state.js';
 import type { OpenedImage } from './disk/raw-image.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
+import { PC_TESTDEV_REGIONS, PcTestdev } from './debug/pc-testdev.js';
 import { TestDevice, TEST_DEVICE_SIZE } from './debug/test-device.js';
 import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
 import { FW_CFG_BASE, FW_CFG_SIZE, FwCfg } from './legacy/fw-cfg.js';
@@ -31,6 +32,8 @@ export type DeviceSpec =
    *  ring-3 guests cannot use ports even with IOPL 3, but can reach MMIO. `size`: ports it spans (1, 2 or 4; QEMU's iosize). */
   | { kind: 'debug-exit'; port?: number; mmio?: number; size?: number }
   | { kind: 'test-device'; base: number }
+  /** QEMU's ISA test device for kvm-unit-tests, at QEMU's ports and address; for test kernels, never a default. */
+  | { kind: 'pc-testdev' }
   | { kind: 'acpi-pm'; base?: number }
   /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
   | { kind: 'fw-cfg'; files?: FwCfgFile[]; content?: FwCfgContent }
@@ -103,6 +106,11 @@ const kinds: Kinds = {
     placements: (s) => [{ name: 'test-device', bus: 'mmio', base: s.base, length: TEST_DEVICE_SIZE }],
     stateSize: TestDevice.stateSize,
     create: (_s, _ctx, state) => [new TestDevice(state)],
+  },
+  'pc-testdev': {
+    placements: () => [...PC_TESTDEV_REGIONS],
+    stateSize: PcTestdev.stateSize,
+    create: (_s, ctx, state) => [...new PcTestdev(ctx, state).regions],
   },
   'acpi-pm': {
     placements: (s) => [{ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }],
