@@ -36,7 +36,7 @@ export const Command = {
   SERR: 1 << 8,
   INTX_DISABLE: 1 << 10,
 } as const;
-/** The command bits a guest may set on our devices: no I/O BARs, so no IO. */
+/** The command bits a guest may set on every function; IO too on one with an I/O BAR (pci-device.ts). */
 export const COMMAND_WRITABLE = Command.MEMORY | Command.BUS_MASTER | Command.PARITY | Command.SERR | Command.INTX_DISABLE;
 
 export const Status = {

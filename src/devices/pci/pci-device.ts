@@ -1,15 +1,17 @@
 /**
  * A PCI function with a type-0 header: identity, command and status, 32-bit
- * memory BARs, a capability list and the INTx pin. Its config space lives in
- * shared state, so every vCPU thread (and a device's I/O thread) sees one
- * function; whoever calls in holds the state's lock.
+ * memory and I/O BARs, a capability list and the INTx pin. Its config space
+ * lives in shared state, so every vCPU thread (and a device's I/O thread)
+ * sees one function; whoever calls in holds the state's lock.
  *
  * BARs sit where the VMM put them at build time. A BAR register still does
  * what sizing needs (write all-ones, read back the size mask), but a write
  * of any other address puts the assigned address back: the function does
  * not move. A guest sees this when it reads the BAR back after a write
  * (Linux logs "error updating" for such a BAR); inside the root bridge's
- * window, where the ACPI tables place every BAR, Linux keeps them.
+ * window, where the ACPI tables place every BAR, Linux keeps them. (The
+ * tables describe the memory window only: Linux finds no bridge window
+ * for an I/O BAR.)
  */
 import type { DeviceState } from '../device-state.js';
 import { BAR_COUNT, COMMAND_WRITABLE, Command, FIRST_CAPABILITY, PCI_CONFIG_SIZE, Reg, Status } from './config-space.js';
@@ -33,12 +35,13 @@ export interface PciIdentity {
   subsystemId: number;
 }
 
-/** A 32-bit non-prefetchable memory BAR at a fixed address. */
-export interface MemoryBar {
+/** A BAR at a fixed address: 32-bit non-prefetchable memory, or with `io` a range of ports. */
+export interface PciBar {
   index: number;
   address: number;
-  /** A power of two, at least 16 bytes; the address is aligned to it. */
+  /** A power of two, from 16 bytes for memory, 4 to 256 bytes for ports (PCI 3.0, 6.2.5.1); the address is aligned to it. */
   size: number;
+  io?: boolean;
 }
 
 export interface PciCapability {
@@ -50,7 +53,7 @@ export interface PciCapability {
 }
 
 export interface PciHeader extends PciIdentity {
-  bars: readonly MemoryBar[];
+  bars: readonly PciBar[];
   capabilities: readonly PciCapability[];
   /** 0 for none, 1 for INTA#. */
   interruptPin: number;
@@ -76,8 +79,10 @@ export class PciDevice implements PciFunction {
     this.config = new DataView(state.buffer, state.bytes.byteOffset, PCI_CONFIG_SIZE);
     for (const bar of header.bars) checkBar(bar);
     this.layOutCapabilities(header.capabilities);
-    this.writeMask[Reg.COMMAND] = COMMAND_WRITABLE & 0xff;
-    this.writeMask[Reg.COMMAND + 1] = COMMAND_WRITABLE >> 8;
+    // I/O decoding can be turned on only where there is something to decode.
+    const command = COMMAND_WRITABLE | (header.bars.some((b) => b.io) ? Command.IO : 0);
+    this.writeMask[Reg.COMMAND] = command & 0xff;
+    this.writeMask[Reg.COMMAND + 1] = command >> 8;
     this.writeMask[Reg.CACHE_LINE_SIZE] = 0xff;
     this.writeMask[Reg.LATENCY_TIMER] = 0xff;
     this.writeMask[Reg.INTERRUPT_LINE] = 0xff;
@@ -120,7 +125,7 @@ export class PciDevice implements PciFunction {
     c.setUint16(Reg.CLASS_CODE + 1, h.classCode >> 8, true);
     c.setUint16(Reg.SUBSYSTEM_VENDOR_ID, h.subsystemVendorId, true);
     c.setUint16(Reg.SUBSYSTEM_ID, h.subsystemId, true);
-    for (const bar of h.bars) c.setUint32(barRegister(bar.index), bar.address, true);
+    for (const bar of h.bars) c.setUint32(barRegister(bar.index), assigned(bar), true);
     c.setUint8(Reg.INTERRUPT_PIN, h.interruptPin);
     c.setUint8(Reg.INTERRUPT_LINE, h.interruptPin ? h.interruptLine : 0xff);
     if (this.capabilityBytes.length > 0) {
@@ -178,7 +183,7 @@ export class PciDevice implements PciFunction {
     return (m[offset] | (m[offset + 1] << 8) | (m[offset + 2] << 16) | (m[offset + 3] << 24)) >>> 0;
   }
 
-  private barAtRegister(offset: number): MemoryBar | undefined {
+  private barAtRegister(offset: number): PciBar | undefined {
     return this.header.bars.find((b) => barRegister(b.index) === offset);
   }
 
@@ -186,10 +191,11 @@ export class PciDevice implements PciFunction {
     return this.config.getUint16(Reg.COMMAND, true);
   }
 
-  /** Whether BAR `index` answers at its address: memory decoding is on and the BAR is not being sized. */
+  /** Whether BAR `index` answers at its address: memory (or I/O) decoding is on and the BAR is not being sized. */
   barDecodes(index: number): boolean {
     const bar = this.header.bars.find((b) => b.index === index);
-    return bar !== undefined && (this.command & Command.MEMORY) !== 0 && this.config.getUint32(barRegister(index), true) === bar.address;
+    if (bar === undefined) return false;
+    return (this.command & (bar.io ? Command.IO : Command.MEMORY)) !== 0 && this.config.getUint32(barRegister(index), true) === assigned(bar);
   }
 
   /** Reflects the function's INTx state in the status register. */
@@ -207,19 +213,28 @@ function barRegister(index: number): number {
   return Reg.BAR0 + 4 * index;
 }
 
-function checkBar(bar: MemoryBar): void {
+function checkBar(bar: PciBar): void {
   const { index, address, size } = bar;
+  const [space, smallest, largest, end] = bar.io ? ['I/O', 4, 256, 2 ** 16] : ['memory', 16, 2 ** 31, 2 ** 32];
   if (!Number.isInteger(index) || index < 0 || index >= BAR_COUNT) throw new Error(`BAR${index} does not exist (0-5)`);
-  if (size < 16 || (size & (size - 1)) !== 0 || size > 2 ** 31) throw new Error(`BAR${index} size ${size} is not a power of two from 16 bytes`);
-  if (address % size !== 0 || address <= 0 || address + size > 2 ** 32) {
-    throw new Error(`BAR${index} at 0x${address.toString(16)} is not a 32-bit address aligned to its size 0x${size.toString(16)}`);
+  if (size < smallest || (size & (size - 1)) !== 0 || size > largest) throw new Error(`${space} BAR${index} size ${size} is not a power of two from ${smallest} to ${largest} bytes`);
+  if (address % size !== 0 || address <= 0 || address + size > end) {
+    throw new Error(`${space} BAR${index} at 0x${address.toString(16)} is not below 0x${end.toString(16)} and aligned to its size 0x${size.toString(16)}`);
   }
 }
 
-/** What a BAR register holds after the guest writes `written`: the size mask while sizing, else its fixed address. */
-function barValue(bar: MemoryBar, written: number): number {
+/** Bit 0 of a BAR register: 1 for I/O space, 0 for (32-bit, non-prefetchable) memory. */
+const IO_SPACE = 1;
+
+/** The BAR register at its assigned address: the address and the space bit. */
+function assigned(bar: PciBar): number {
+  return (bar.address | (bar.io ? IO_SPACE : 0)) >>> 0;
+}
+
+/** What a BAR register holds after the guest writes `written`: the size mask (and space bit) while sizing, else its fixed address. */
+function barValue(bar: PciBar, written: number): number {
   const sizeMask = ~(bar.size - 1) >>> 0;
-  return ((written & sizeMask) >>> 0) === sizeMask ? sizeMask : bar.address;
+  return ((written & sizeMask) >>> 0) === sizeMask ? (sizeMask | (bar.io ? IO_SPACE : 0)) >>> 0 : assigned(bar);
 }
 
 /** Splits an access into its parts within aligned dwords: (dword offset, byte shift in it, index in the data, byte count). */
