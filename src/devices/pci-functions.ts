@@ -1,9 +1,10 @@
 /**
  * The functions on the machine's PCI bus, described as data (each thread
- * builds its own objects over the shared state): the host bridge, and one
- * virtio device per slot after it.
+ * builds its own objects over the shared state): the host bridge, and a
+ * device per slot after it (virtio devices, QEMU's pci-testdev).
  */
 import { signalEventfd } from '../kvm/libc.js';
+import { PciTestdev, type PciTestdevWiring } from './debug/pci-testdev.js';
 import { DeviceState } from './device-state.js';
 import { HostBridge } from './pci/host-bridge.js';
 import { KvmInterrupts } from './pci/kvm-interrupts.js';
@@ -17,7 +18,10 @@ import { virtioInfo, type VirtioSpec } from './virtio/virtio-devices.js';
 /** A virtio device once the builder has prepared it and given it a slot, a BAR and its interrupts. */
 export type PlacedVirtioSpec = VirtioSpec & { pci: PciFunctionWiring };
 
-export type PciFunctionSpec = { kind: 'pci-host-bridge' } | PlacedVirtioSpec;
+/** pci-testdev once the builder has given it a slot and its BARs. */
+export type PlacedPciTestdevSpec = { kind: 'pci-testdev'; pci: PciTestdevWiring };
+
+export type PciFunctionSpec = { kind: 'pci-host-bridge' } | PlacedVirtioSpec | PlacedPciTestdevSpec;
 
 export interface PciFunctionEntry {
   spec: PciFunctionSpec;
@@ -29,7 +33,11 @@ export function pciFunctionSlot(spec: PciFunctionSpec): number {
 }
 
 export function pciFunctionStateSize(spec: PciFunctionSpec): number {
-  return spec.kind === 'pci-host-bridge' ? HostBridge.stateSize : VirtioPciDevice.stateSize(virtioInfo(spec));
+  switch (spec.kind) {
+    case 'pci-host-bridge': return HostBridge.stateSize;
+    case 'pci-testdev': return PciTestdev.stateSize;
+    default: return VirtioPciDevice.stateSize(virtioInfo(spec));
+  }
 }
 
 /** A virtio function whose interrupts go to KVM and whose notifications wake its I/O thread. */
@@ -45,7 +53,11 @@ export function createVirtioFunction(spec: PlacedVirtioSpec, state: DeviceState)
 }
 
 function createPciFunction(spec: PciFunctionSpec, state: DeviceState): PciFunction {
-  return spec.kind === 'pci-host-bridge' ? new HostBridge(state) : createVirtioFunction(spec, state);
+  switch (spec.kind) {
+    case 'pci-host-bridge': return new HostBridge(state);
+    case 'pci-testdev': return new PciTestdev(state, spec.pci);
+    default: return createVirtioFunction(spec, state);
+  }
 }
 
 /** This thread's view of bus 0. */

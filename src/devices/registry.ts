@@ -10,6 +10,7 @@ import { DeviceState } from './device-state.js';
 import type { OpenedImage } from './disk/raw-image.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
 import { PC_TESTDEV_REGIONS, PcTestdev } from './debug/pc-testdev.js';
+import { PCI_TESTDEV_BAR0_SIZE, PCI_TESTDEV_BAR1_SIZE, PciTestdev, type PciTestdevWiring } from './debug/pci-testdev.js';
 import { TestDevice, TEST_DEVICE_SIZE } from './debug/test-device.js';
 import { ACPI_PM_BASE, ACPI_PM_SIZE, AcpiPm } from './legacy/acpi-pm.js';
 import { FW_CFG_BASE, FW_CFG_SIZE, FwCfg } from './legacy/fw-cfg.js';
@@ -17,7 +18,7 @@ import type { FwCfgContent, FwCfgFile } from './legacy/fw-cfg-content.js';
 import { CmosRtc, RTC_BASE, RTC_SIZE } from './legacy/cmos-rtc.js';
 import { I8042, I8042_BASE, I8042_SIZE } from './legacy/i8042.js';
 import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js';
-import { createVirtioFunction, pciBusOf, type PciFunctionEntry, type PlacedVirtioSpec } from './pci-functions.js';
+import { createVirtioFunction, pciBusOf, type PciFunctionEntry } from './pci-functions.js';
 import { CONFIG_PORTS_BASE, CONFIG_PORTS_SIZE, PciConfigPorts } from './pci/config-ports.js';
 import { Ecam, ECAM_BUS_SIZE } from './pci/ecam.js';
 import type { PciFunctionWiring } from './pci/wiring.js';
@@ -34,6 +35,8 @@ export type DeviceSpec =
   | { kind: 'test-device'; base: number }
   /** QEMU's ISA test device for kvm-unit-tests, at QEMU's ports and address; for test kernels, never a default. */
   | { kind: 'pc-testdev' }
+  /** QEMU's PCI test function for kvm-unit-tests; never a default. The builder gives it `pci`: its slot and BARs. */
+  | { kind: 'pci-testdev'; pci?: PciTestdevWiring }
   | { kind: 'acpi-pm'; base?: number }
   /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
   | { kind: 'fw-cfg'; files?: FwCfgFile[]; content?: FwCfgContent }
@@ -112,6 +115,20 @@ const kinds: Kinds = {
     stateSize: PcTestdev.stateSize,
     create: (_s, ctx, state) => [...new PcTestdev(ctx, state).regions],
   },
+  'pci-testdev': {
+    placements: (s) => {
+      const { pci } = placed(s);
+      return [
+        { name: `pci-testdev (${pciAddress(pci.slot)} BAR0)`, bus: 'mmio', base: pci.bar0, length: PCI_TESTDEV_BAR0_SIZE },
+        { name: `pci-testdev (${pciAddress(pci.slot)} BAR1)`, bus: 'pio', base: pci.bar1, length: PCI_TESTDEV_BAR1_SIZE },
+      ];
+    },
+    stateSize: PciTestdev.stateSize,
+    create: (s, _ctx, state) => {
+      const fn = new PciTestdev(state, placed(s).pci);
+      return [fn.bar0, fn.bar1];
+    },
+  },
   'acpi-pm': {
     placements: (s) => [{ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }],
     stateSize: 0,
@@ -141,16 +158,23 @@ const kinds: Kinds = {
   },
 };
 
+/** A PCI device's spec once the builder has given it `pci`: its slot and BARs. */
+function placed<S extends { kind: string; pci?: object }>(s: S) {
+  if (s.pci === undefined) throw new Error(`${s.kind} has no PCI slot yet: the builder gives it one`);
+  return { ...s, pci: s.pci };
+}
+
+/** Bus 0, `slot`, function 0, as lspci writes it. */
+function pciAddress(slot: number): string {
+  return `PCI 00:${slot.toString(16).padStart(2, '0')}.0`;
+}
+
 /** A virtio device: its BAR0 on the MMIO bus, once the builder has placed it. */
 function virtioFunction(kind: VirtioKind): DeviceKind<VirtioSpec> {
-  const placed = (s: VirtioSpec): PlacedVirtioSpec => {
-    if (s.pci === undefined) throw new Error(`${kind} has no PCI slot yet: the builder gives it one`);
-    return { ...s, pci: s.pci };
-  };
   return {
     placements: (s) => {
       const { pci } = placed(s);
-      return [{ name: `${kind} (PCI 00:${pci.slot.toString(16).padStart(2, '0')}.0 BAR0)`, bus: 'mmio', base: pci.bar0, length: Bar0.SIZE }];
+      return [{ name: `${kind} (${pciAddress(pci.slot)} BAR0)`, bus: 'mmio', base: pci.bar0, length: Bar0.SIZE }];
     },
     stateSize: VirtioPciDevice.stateSize({ queueSizes: virtioQueueSizes(kind) }),
     create: (s, _ctx, state) => [createVirtioFunction(placed(s), state).bar0],

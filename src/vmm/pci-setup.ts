@@ -7,13 +7,18 @@
  * signals when the guest writes the queue's notify address (KVM_IOEVENTFD).
  * Then it adds the config mechanisms (ports 0xCF8-0xCFF and ECAM) over the
  * bus, and owns the eventfds, the files devices opened (disk images) and
- * the devices' I/O threads.
+ * the devices' I/O threads. QEMU's pci-testdev gets a slot too, its memory
+ * BAR in the same window, its I/O BAR in the port window, and the KVM
+ * ioeventfds QEMU gives its eventfd tests.
  */
 import { hex } from '../devices/bus.js';
 import { DeviceState } from '../devices/device-state.js';
-import { pciFunctionStateSize, type PciFunctionEntry, type PlacedVirtioSpec } from '../devices/pci-functions.js';
+import { PCI_TESTDEV_BAR0_SIZE, PCI_TESTDEV_BAR1_SIZE, pciTestdevIoeventfds } from '../devices/debug/pci-testdev.js';
+import { pciFunctionStateSize, type PciFunctionEntry, type PlacedPciTestdevSpec, type PlacedVirtioSpec } from '../devices/pci-functions.js';
 import { FIRST_MSI_GSI, GsiRoutes, MAX_MSI_ROUTES } from '../devices/pci/gsi-routes.js';
-import { HOST_BRIDGE_SLOT, intxGsi, PCI_ECAM_BASE, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../devices/pci/layout.js';
+import {
+  HOST_BRIDGE_SLOT, intxGsi, PCI_ECAM_BASE, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_END, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END,
+} from '../devices/pci/layout.js';
 import { SLOTS } from '../devices/pci/pci-bus.js';
 import type { PciFunctionWiring } from '../devices/pci/wiring.js';
 import { machineDevice, type DeviceSpec, type MachineDevice } from '../devices/registry.js';
@@ -79,8 +84,10 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], owned: (() => void)[]): P
   const routes = GsiRoutes.allocate();
   const devices: MachineDevice[] = [];
   const virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[] = [];
+  const functions: PciFunctionEntry[] = [];
   let slot = HOST_BRIDGE_SLOT + 1;
-  let nextBar = PCI_MMIO_WINDOW_BASE;
+  const memoryBar = barWindow('memory', PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END);
+  const ioBar = barWindow('I/O', PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_END);
   let nextGsi = FIRST_MSI_GSI;
   const newEventfd = () => {
     const fd = eventfd();
@@ -90,13 +97,20 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], owned: (() => void)[]): P
 
   for (const spec of specs) {
     if (spec.kind === 'pci-config-ports' || spec.kind === 'pci-ecam') throw new Error(`${spec.kind} is added by the builder, not listed`);
-    if (!isVirtioSpec(spec)) {
+    if (spec.kind !== 'pci-testdev' && !isVirtioSpec(spec)) {
       devices.push(machineDevice(spec));
       continue;
     }
     if (slot >= SLOTS) throw new Error(`more PCI devices than bus 0 has slots (${SLOTS - 1})`);
-    const bar0 = Math.ceil(nextBar / Bar0.SIZE) * Bar0.SIZE;
-    if (bar0 + Bar0.SIZE > PCI_MMIO_WINDOW_END) throw new Error(`the PCI memory window ${hex(PCI_MMIO_WINDOW_BASE)}-${hex(PCI_MMIO_WINDOW_END - 1)} is full`);
+    if (spec.kind === 'pci-testdev') {
+      const placed: PlacedPciTestdevSpec = { ...spec, pci: { slot: slot++, bar0: memoryBar(PCI_TESTDEV_BAR0_SIZE), bar1: ioBar(PCI_TESTDEV_BAR1_SIZE) } };
+      for (const doorbell of pciTestdevIoeventfds(placed.pci)) vm.ioeventfd({ fd: newEventfd(), ...doorbell });
+      const device = machineDevice(placed);
+      devices.push(device);
+      functions.push({ spec: placed, state: device.state });
+      continue;
+    }
+    const bar0 = memoryBar(Bar0.SIZE);
     const prepared = prepareVirtioSpec(spec, own, (undo) => owned.push(undo));
     const queues = virtioQueueSizes(spec.kind).length;
     if (nextGsi + queues + 1 > FIRST_MSI_GSI + MAX_MSI_ROUTES) throw new Error(`more MSI-X vectors than the ${MAX_MSI_ROUTES} GSIs kept for them`);
@@ -113,14 +127,25 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], owned: (() => void)[]): P
     const device = machineDevice(placed);
     devices.push(device);
     virtio.push({ spec: placed, state: device.state });
+    functions.push({ spec: placed, state: device.state });
     slot++;
-    nextBar = bar0 + Bar0.SIZE;
   }
 
-  if (virtio.length > 0) {
+  if (functions.length > 0) {
     const hostBridge = { kind: 'pci-host-bridge' as const };
-    const functions: PciFunctionEntry[] = [{ spec: hostBridge, state: DeviceState.allocate(pciFunctionStateSize(hostBridge)) }, ...virtio];
+    functions.unshift({ spec: hostBridge, state: DeviceState.allocate(pciFunctionStateSize(hostBridge)) });
     devices.push(machineDevice({ kind: 'pci-config-ports', functions }), machineDevice({ kind: 'pci-ecam', base: PCI_ECAM_BASE, functions }));
   }
   return new PciDevices(devices, virtio, owned);
+}
+
+/** Hands out BAR addresses in a window, each aligned to its size, in the order asked for. */
+function barWindow(space: string, base: number, end: number): (size: number) => number {
+  let next = base;
+  return (size) => {
+    const address = Math.ceil(next / size) * size;
+    if (address + size > end) throw new Error(`the PCI ${space} window ${hex(base)}-${hex(end - 1)} is full`);
+    next = address + size;
+    return address;
+  };
 }
