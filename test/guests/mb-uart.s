@@ -7,8 +7,6 @@
 # exits through the debug-exit port with 0x20 (process status 65), or 0x21
 # (status 67) when the UART failed its self-test or lost its settings.
     .code32
-    .set MAGIC, 0x1badb002
-    .set FLAGS, (1 << 0) | (1 << 1)
     .set BOOTLOADER_MAGIC, 0x2badb002
     .set INFO_CMDLINE, 1 << 2
     .set CMDLINE, 16
@@ -34,11 +32,7 @@
     .set LSR_THR_EMPTY, 0x20
     .set DIVISOR_38400, 3
 
-    .text
-    .globl _start
-    .balign 4
-multiboot_header:
-    .long MAGIC, FLAGS, -(MAGIC + FLAGS)
+    .include "lib/multiboot-header.inc"
 
 _start:
     cli

@@ -6,8 +6,6 @@
 # BAR0 and its size mask; exits with 0.
     .code64
     .set ECAM, 0xe0000000
-    .set CONFIG_ADDRESS, 0xcf8
-    .set CONFIG_DATA, 0xcfc
     .globl _start
 _start:
     xor %ebx, %ebx                 # slot
@@ -53,7 +51,7 @@ scan:
 
     mov $1, %edi
     mov $0x10, %esi
-    mov $0xffffffff, %edx
+    mov $0xffffffff, %ecx
     call config_write
     mov $1, %edi
     mov $0x10, %esi
@@ -63,38 +61,14 @@ scan:
     call newline
     mov $1, %edi
     mov $0x10, %esi
-    mov %r12d, %edx
+    mov %r12d, %ecx
     call config_write
 
     mov $0, %al
     out %al, $0xf4
     hlt
 
-# The config dword at register %esi of slot %edi, bus 0, function 0, in %eax.
-config_read:
-    call config_address
-    mov $CONFIG_DATA, %dx
-    in %dx, %eax
-    ret
-
-# Writes %edx to the config dword at register %esi of slot %edi.
-config_write:
-    push %rdx
-    call config_address
-    pop %rax
-    mov $CONFIG_DATA, %dx
-    out %eax, %dx
-    ret
-
-config_address:
-    mov %edi, %eax
-    shl $11, %eax
-    or %esi, %eax
-    or $0x80000000, %eax
-    mov $CONFIG_ADDRESS, %dx
-    out %eax, %dx
-    ret
-
+    .include "lib/pci-config.inc"
     .include "lib/serial.inc"
     .include "lib/serial-hex64.inc"
 
