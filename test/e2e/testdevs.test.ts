@@ -42,14 +42,16 @@ const EXPECTED = [
   '',
 ].join('\n');
 
-const kernel = guestFile('mb-testdevs.s', { address: 0x10_0000, format: 'elf32' });
+let kernelPath: string | undefined;
+/** The kernel, linked at 1 MiB as QEMU's loader wants it; assembled when a test first needs it. */
+const kernel = () => (kernelPath ??= guestFile('mb-testdevs.s', { address: 0x10_0000, format: 'elf32' }));
 
 let ours: Promise<{ status: number; stdout: string }> | undefined;
 
 /** The kernel under tsvmm, with the multiboot defaults and both test devices; run once for both tests. */
 function runUnderTsvmm() {
   ours ??= (async () => {
-    const boot: BootSource = { kind: 'multiboot', image: readFileSync(kernel) };
+    const boot: BootSource = { kind: 'multiboot', image: readFileSync(kernel()) };
     let stdout = '';
     const machine = buildMachine({
       memory: 64 * MiB, cpus: 1, boot,
@@ -73,7 +75,7 @@ kvmTest('a kernel drives pc-testdev (scratch ports, flush-page, iomem, an IRQ li
 
 kvmTest('the same kernel prints the same and exits alike under qemu-system-x86_64 -device pc-testdev -device pci-testdev', async (t) => {
   const qemu = spawnSync('qemu-system-x86_64', [
-    '-kernel', kernel, '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
+    '-kernel', kernel(), '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
     '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x01', '-device', 'pc-testdev', '-device', 'pci-testdev',
   ], { encoding: 'utf8', timeout: 120_000 });
   if ((qemu.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
