@@ -2,17 +2,20 @@
  * QEMU's test devices from inside a guest: a multiboot kernel that uses
  * pc-testdev and pci-testdev as kvm-unit-tests do, run by tsvmm with the
  * devices added through the library's device list, and by QEMU with
- * `-device pc-testdev -device pci-testdev`: the same output, the same status.
+ * `-device pc-testdev -device pci-testdev`, and by `tsvmm qemu` given that
+ * command line: the same output, the same status.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { runBounded } from '../helpers/machine.js';
+import { KERNEL_HARNESS_FLAGS, runQemuKernel, underBoth } from '../helpers/qemu.js';
 import { MiB } from '../../src/memory/layout.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import { defaultDevicesFor, type BootSource } from '../../src/vmm/config.js';
+
+const TEST_DEVICES = ['-device', 'pc-testdev', '-device', 'pci-testdev'];
 
 /** mb-testdevs.s writes 0x30 to the debug-exit port when it has printed everything. */
 const DONE_STATUS = (0x30 << 1) | 1;
@@ -73,15 +76,12 @@ kvmTest('a kernel drives pc-testdev (scratch ports, flush-page, iomem, an IRQ li
   assert.deepEqual(await runUnderTsvmm(), { status: DONE_STATUS, stdout: EXPECTED });
 });
 
-kvmTest('the same kernel prints the same and exits alike under qemu-system-x86_64 -device pc-testdev -device pci-testdev', async (t) => {
-  const qemu = spawnSync('qemu-system-x86_64', [
-    '-kernel', kernel(), '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot',
-    '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x01', '-device', 'pc-testdev', '-device', 'pci-testdev',
-  ], { encoding: 'utf8', timeout: 120_000 });
-  if ((qemu.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
-    t.skip('qemu-system-x86_64 is not installed');
-    return;
-  }
-  assert.equal(qemu.error, undefined, `qemu-system-x86_64 ran: ${qemu.error?.message}`);
-  assert.deepEqual({ stdout: qemu.stdout, status: qemu.status }, await runUnderTsvmm());
+kvmTest('the same kernel prints the same and exits alike under qemu-system-x86_64 -device pc-testdev -device pci-testdev', async () => {
+  assert.deepEqual(await runQemuKernel(kernel(), TEST_DEVICES), await runUnderTsvmm());
+});
+
+kvmTest('a harness\'s qemu-system-x86_64 line with both test devices gets the same from tsvmm qemu', async () => {
+  const r = await underBoth(['-kernel', kernel(), ...TEST_DEVICES, ...KERNEL_HARNESS_FLAGS]);
+  assert.deepEqual({ stdout: r.tsvmm.stdout, status: r.tsvmm.status }, { stdout: EXPECTED, status: DONE_STATUS }, r.tsvmm.stderr);
+  assert.deepEqual({ stdout: r.qemu.stdout, status: r.qemu.status }, { stdout: EXPECTED, status: DONE_STATUS });
 });

@@ -26,8 +26,6 @@
     .code32
     .include "lib/print32.inc"
 
-    .set MULTIBOOT_MAGIC, 0x1badb002
-    .set MULTIBOOT_FLAGS, 0
     .set BOOTLOADER_MAGIC, 0x2badb002
 
     .set DEBUG_EXIT, 0xf4
@@ -120,11 +118,7 @@
     jmp exit
     .endm
 
-    .text
-    .globl _start
-    .balign 4
-multiboot_header:
-    .long MULTIBOOT_MAGIC, MULTIBOOT_FLAGS, -(MULTIBOOT_MAGIC + MULTIBOOT_FLAGS)
+    .include "lib/multiboot-header.inc"
 
 _start:
     cli

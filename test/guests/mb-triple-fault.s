@@ -3,12 +3,7 @@
 # follows, nor the double fault, and the CPU shuts down. A PC (and QEMU)
 # resets on that; with -no-reboot the run ends, status 0.
     .code32
-    .text
-    .globl _start
-    .set MAGIC, 0x1badb002
-    .set FLAGS, 0
-    .balign 4
-    .long MAGIC, FLAGS, -(MAGIC + FLAGS)
+    .include "lib/multiboot-header.inc"
 _start:
     mov $stack_top, %esp
     mov $message, %esi

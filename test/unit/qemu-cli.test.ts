@@ -129,7 +129,8 @@ test('-cpu models and features by QEMU\'s names', () => {
 test('disks and network cards: -drive if=virtio, or if=none with -device virtio-blk-pci; -netdev tap with virtio-net-pci', () => {
   const m = machine('-kernel', mb1, '-drive', `file=${disk},format=raw,if=virtio,readonly=on`, '-drive', `file=${disk},if=none,id=d1,serial=vol1`,
     '-device', 'virtio-blk-pci,drive=d1', '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off',
-    '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56', '-device', 'virtio-rng-pci');
+    '-device', 'virtio-net-pci,netdev=n0,mac=52:54:00:12:34:56', '-device', 'virtio-rng-pci', '-device', 'pc-testdev', '-device', 'pci-testdev');
+  assert.ok(kinds(m).includes('pc-testdev') && kinds(m).includes('pci-testdev'), 'QEMU\'s test devices, opt-in');
   assert.deepEqual(m.config.devices!.filter((d) => d.kind.startsWith('virtio')), [
     { kind: 'virtio-blk', path: disk, readOnly: true, id: undefined },
     { kind: 'virtio-blk', path: disk, readOnly: undefined, id: 'vol1' },

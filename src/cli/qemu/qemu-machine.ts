@@ -185,7 +185,7 @@ function kernelSource(path: string, initrd: string | undefined, append: string):
   return { kind: 'multiboot', image, cmdline: version === 1 ? `${path} ${append}` : append, modules, version };
 }
 
-/** -device, -drive and -netdev: the debug-exit port, the test devices and the virtio functions. */
+/** -device, -drive and -netdev: the debug-exit port, QEMU's test devices and the virtio functions. */
 function pciAndTestDevices(o: Options): DeviceSpec[] {
   const drives = new Map<string, QemuList>();
   const devices: DeviceSpec[] = [];
@@ -219,7 +219,9 @@ function pciAndTestDevices(o: Options): DeviceSpec[] {
       case 'virtio-blk-pci': devices.push(driveDisk(used(drives, 'drive', 'drive'), text)); break;
       case 'virtio-net-pci': devices.push(tapNic(used(netdevs, 'netdev', 'netdev'), take(list, 'mac'))); break;
       case 'virtio-rng-pci': devices.push({ kind: 'virtio-rng' }); break;
-      default: throw new UsageError(`-device ${driver}: tsvmm qemu offers isa-debug-exit, virtio-blk-pci, virtio-net-pci and virtio-rng-pci`);
+      case 'pc-testdev': devices.push({ kind: 'pc-testdev' }); break;
+      case 'pci-testdev': devices.push({ kind: 'pci-testdev' }); break;
+      default: throw new UsageError(`-device ${driver}: tsvmm qemu offers isa-debug-exit, pc-testdev, pci-testdev, virtio-blk-pci, virtio-net-pci and virtio-rng-pci`);
     }
     refuseLeftovers('device', list, driver);
   }
