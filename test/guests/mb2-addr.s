@@ -3,27 +3,18 @@
 # load_addr -1 says the file is loaded from its first byte. mb2-report.s,
 # included after it, does the work.
     .code32
-    .text
-    .globl _start
-    .set MAGIC, 0xe85250d6
-    .set ARCHITECTURE, 0                # i386, 32-bit protected mode
-    .set LENGTH, header_end - header
-    .balign 8
-header:
-    .long MAGIC, ARCHITECTURE, LENGTH, -(MAGIC + ARCHITECTURE + LENGTH)
+    .include "lib/multiboot2-header.inc"
+    mb2_header_begin
     .short 2, 0                         # address
     .long 24
-    .long header                        # header_addr
+    .long mb2_header                    # header_addr
     .long -1                            # load_addr: from the file's first byte
     .long 0                             # load_end_addr: 0, the whole file
     .long _end                          # bss_end_addr: ld's end of .bss, zeroed by the loader
     .short 3, 0                         # entry address
     .long 12
     .long _start
-    .balign 8
-    .short 0, 0                         # end
-    .long 8
-header_end:
+    mb2_header_end
 _start:
     jmp mb2_report
     .include "mb2-report.s"

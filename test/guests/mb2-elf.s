@@ -4,16 +4,9 @@
 # loader without one boots it anyway. mb2-report.s, included after it, does
 # the work.
     .code32
-    .text
-    .globl _start
-    .set MAGIC, 0xe85250d6
-    .set ARCHITECTURE, 0                # i386, 32-bit protected mode
-    .set LENGTH, header_end - header
+    .include "lib/multiboot2-header.inc"
     .set OPTIONAL, 1
-    .balign 8
-header:
-    .long MAGIC, ARCHITECTURE, LENGTH, -(MAGIC + ARCHITECTURE + LENGTH)
-    .balign 8
+    mb2_header_begin
 1:  .short 1, 0                         # information request, required: what the report prints
     .long 2f - 1b
     .long 1, 2, 3, 4, 6, 9, 14, 15
@@ -24,10 +17,7 @@ header:
     .balign 8
     .short 6, 0                         # modules page-aligned
     .long 8
-    .balign 8
-    .short 0, 0                         # end
-    .long 8
-header_end:
+    mb2_header_end
 _start:
     jmp mb2_report
     .include "mb2-report.s"
