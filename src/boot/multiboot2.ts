@@ -275,7 +275,7 @@ export function loadMultiboot2(image: Uint8Array, memory: GuestMemory, options: 
   const header = parseHeader(image, found.offset, found.length);
   const requests = readRequests(header.tags);
   const kernel = planKernel(image, header, requests, memory);
-  const sections = kernel.elf && requests.address === undefined ? elfSections(kernel.elf, image) : undefined;
+  const sections = kernel.elf && requests.address === undefined ? elfSections(image) : undefined;
 
   const provided = new Set([INFO_CMDLINE, INFO_BOOT_LOADER_NAME, INFO_MODULE, INFO_BASIC_MEMINFO, INFO_MMAP]);
   if (sections !== undefined) provided.add(INFO_ELF_SECTIONS);

@@ -8,7 +8,7 @@
  * Modules listed in modules.builtin are part of the kernel image and need
  * no loading.
  */
-import { elfSection } from './elf-sections.js';
+import { elfSection } from '../boot/elf-sections.js';
 
 export interface KernelModule {
   /** The name the kernel knows it by: dashes become underscores ("virtio-rng.ko" is virtio_rng). */

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFREG } from '../../src/guest/cpio-writer.js';
-import { elfSection, ElfSectionError } from '../../src/guest/elf-sections.js';
+import { elfSection } from '../../src/boot/elf-sections.js';
+import { ElfError } from '../../src/boot/elf.js';
 import { EXIT_LINE, guestCommandParameter, READY_LINE, renderInitScript, RUN_COMMAND_FUNCTION } from '../../src/guest/init-script.js';
 import { buildInitramfs, initramfsEntries } from '../../src/guest/initramfs.js';
 import {
@@ -67,7 +68,7 @@ test('the .modinfo section of a module is read as key=value pairs', () => {
   assert.deepEqual(Buffer.from(elfSection(ko, '.text')!), Buffer.alloc(16, 0x90));
   assert.equal(elfSection(ko, '.nothing'), undefined);
   assert.deepEqual(readModinfo(relocatableElf({ '.text': Buffer.alloc(4) })), []);
-  assert.throws(() => elfSection(Buffer.from('not an elf at all, no, not at all, not one bit of it, no way at all'), '.modinfo'), ElfSectionError);
+  assert.throws(() => elfSection(Buffer.from('not an elf at all, no, not at all, not one bit of it, no way at all'), '.modinfo'), ElfError);
 });
 
 test('module names come from .modinfo, else from the file name with dashes as underscores', () => {
