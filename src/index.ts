@@ -14,3 +14,10 @@ export { parseSize, MiB, GiB } from './memory/layout.js';
 export { formatExitStats, type ExitStats } from './vcpu/exit-stats.js';
 export { formatMemoryMap, type MemoryMapEntry } from './vmm/memory-map.js';
 export { Kvm, KvmError } from './kvm/system.js';
+export { FirecrackerClient, FirecrackerApiError, type InstanceInfo } from './api/firecracker-client.js';
+export { VmResources } from './config/vm-resources.js';
+export { InputError } from './config/firecracker-schema.js';
+export type {
+  BootSourceBody, DriveBody, EntropyBody, LoggerBody, MachineConfigBody, MetricsBody, NetworkInterfaceBody, SerialBody, VsockBody, ConfigFile,
+} from './config/firecracker-schema.js';
+export { TSVMM_VERSION } from './version.js';

@@ -7,9 +7,11 @@
 import { Command, CommanderError, Option } from 'commander';
 import { cpuTemplates } from '../arch/x86/cpu-template.js';
 import { reportError, EXIT_USAGE } from './fail.js';
+import { TSVMM_VERSION } from '../version.js';
 
 const program = new Command('tsvmm')
   .description('a KVM virtual machine monitor in TypeScript')
+  .version(TSVMM_VERSION)
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text.trimEnd().split('\n')[0] + '\n') });
 
@@ -42,7 +44,9 @@ runFlags(
     .option('--net <tap=NAME[,mac=MAC][,vhost=on|off]>', 'a virtio-net card on an existing tap; vhost-net where the host has it (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--fw-cfg <[name=]NAME,file=PATH|string=TEXT>', 'a file in QEMU\'s fw_cfg device, as -fw_cfg (repeatable; multiboot and raw guests have the device)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--vsock <cid=N[,uds=PATH]>', 'a virtio-vsock line to the host: through vhost-vsock (host AF_VSOCK, CID 2), or with uds= over Unix sockets as Firecracker does')
-    .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit')),
+    .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit'))
+    .option('--config-file <file>', 'boot the VM a Firecracker configuration file describes (JSON: boot-source, machine-config, drives, ...)')
+    .option('--api-sock <path>', 'expose the running VM through Firecracker\'s API on this Unix socket'),
 ).action(async (command: string[], opts) => {
   process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);
 });
@@ -50,6 +54,15 @@ runFlags(
 runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {
   process.exitCode = await (await import('./demo-command.js')).demoCommand(opts);
 });
+
+program
+  .command('serve')
+  .description('an idle VMM configured and started through Firecracker\'s API on a Unix socket')
+  .requiredOption('--api-sock <path>', 'the Unix socket to serve the API on')
+  .option('--config-file <file>', 'configure from a Firecracker configuration file and start at once')
+  .action(async (opts) => {
+    process.exitCode = await (await import('./serve-command.js')).serveCommand(opts);
+  });
 
 program
   .command('guest')

@@ -20,8 +20,13 @@ import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
 import { UsageError } from './fail.js';
 import { parseAddress, parseCount, parseMemorySize, readUserFile } from './parse.js';
 import { runMachine, type RunFlags } from './run-machine.js';
+import { handleFirecrackerRequest } from '../api/firecracker-api.js';
+import { HttpUnixServer } from '../api/http-unix-server.js';
+import { VmmController } from '../api/vmm-controller.js';
+import { VmResources } from '../config/vm-resources.js';
+import { readConfigFile } from './serve-command.js';
 
-export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
+export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMachine' | 'exitStatus' | 'tripleFaultResets'> {
   console: string;
   raw?: string;
   mode: CpuMode;
@@ -41,6 +46,8 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux'> {
   fwCfg: string[];
   vsock?: string;
   onReboot: 'exit' | 'restart';
+  configFile?: string;
+  apiSock?: string;
 }
 
 // Serial console, and a panic reboots at once (the VMM sees the panic line and reports it).
@@ -49,6 +56,39 @@ const LINUX_DEFAULT_MEMORY = '512M';
 const BARE_METAL_DEFAULT_MEMORY = '128M';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
+  const config = opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command);
+  const flags: RunFlags = { ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux' };
+  if (opts.apiSock === undefined) return runMachine(config, flags);
+  // The API sees the machine this command built, running.
+  const vmm = new VmmController(new VmResources(), () => {
+    throw new UsageError('this VM was started by tsvmm run');
+  });
+  const server = await HttpUnixServer.listen(opts.apiSock, (request) => handleFirecrackerRequest(vmm, request));
+  try {
+    return await runMachine(config, { ...flags, onMachine: (machine) => vmm.adopt(machine, config) });
+  } finally {
+    vmm.metrics.flush();
+    vmm.metrics.close();
+    await server.close();
+  }
+}
+
+/** --config-file describes the whole machine: the flags that would also describe it are refused. */
+function configFromFile(opts: RunOptions, command: string[]): RunConfig {
+  const flag = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const clashing = [
+    ...(['raw', 'kernel', 'initrd', 'append', 'mem', 'vsock', 'testDevice'] as const).filter((k) => opts[k] !== undefined).map(flag),
+    ...(['disk', 'net', 'module', 'fwCfg'] as const).filter((k) => opts[k].length > 0).map(flag),
+    ...(opts.cpus !== '1' ? ['--cpus'] : []),
+    ...(command.length > 0 ? ['the command after --'] : []),
+  ];
+  if (clashing.length > 0) throw new UsageError(`--config-file describes the VM; drop ${clashing.join(', ')}`);
+  return readConfigFile(opts.configFile!).machineConfig();
+}
+
+type RunConfig = Parameters<typeof runMachine>[0];
+
+async function configFromFlags(opts: RunOptions, command: string[]): Promise<RunConfig> {
   const disks = opts.disk.map(parseDisk);
   const nics = opts.net.map(parseNet);
   const vsock = opts.vsock === undefined ? [] : [parseVsock(opts.vsock)];
@@ -57,10 +97,7 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   const devices: DeviceSpec[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
-  return runMachine(
-    { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices },
-    { ...opts, console: parseConsoleMode(opts.console), linux: boot.kind === 'linux' },
-  );
+  return { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices };
 }
 
 /** `--disk PATH[,ro][,id=NAME]`; the image itself is opened when the machine is built. */

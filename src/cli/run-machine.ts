@@ -28,6 +28,8 @@ export interface RunFlags {
   tripleFaultResets?: boolean;
   /** The process status for how the VM ended (default: the stop's own, or the default guest's command's). */
   exitStatus?: (stop: VmStop) => number;
+  /** Hears each machine once it is built (the API server pauses and resumes it). */
+  onMachine?: (machine: Machine) => void;
 }
 
 /** Addresses from here up are the kernel's half of a 4-level x86-64 address space. */
@@ -82,6 +84,7 @@ async function runOnce(
 ): Promise<{ stop: VmStop; status: number }> {
   const machine = buildMachine({ ...config, timeExits: flags.stats, traceFd });
   signals.machine = machine;
+  flags.onMachine?.(machine);
   if (signals.stop) void machine.stop(signals.stop);
   if (flags.memoryMap && first) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
 

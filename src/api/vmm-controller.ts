@@ -1,0 +1,96 @@
+/**
+ * One VMM as the API sees it: the user's configuration (VmResources) until
+ * InstanceStart, then the running machine, its state (Not started,
+ * Running, Paused), and the logger and metrics the API sets up. How a
+ * machine is run (console, signals, reboots) is the caller's: it hands
+ * the controller a `launch` function.
+ */
+import type { Machine } from '../vmm/machine.js';
+import type { MachineConfig } from '../vmm/config.js';
+import { configViewOf, type VmResources } from '../config/vm-resources.js';
+import { ApiError } from './http-unix-server.js';
+import { Metrics } from './metrics.js';
+import { ApiLogger } from './api-logger.js';
+
+export type InstanceState = 'Not started' | 'Running' | 'Paused';
+
+export interface Launch {
+  /** Resolves with the machine once it is built and starting; rejects if it cannot be built. */
+  machine: Promise<Machine>;
+  /** Resolves with the process status once the VM has ended. */
+  ended: Promise<number>;
+}
+
+export type Launcher = (config: Omit<MachineConfig, 'console'>, serialOutPath: string | undefined) => Launch;
+
+export const NOT_AFTER_START = 'The requested operation is not supported after starting the microVM.';
+export const NOT_BEFORE_START = 'The requested operation is not supported before starting the microVM.';
+
+export class VmmController {
+  private machine?: Machine;
+  private launched?: Launch;
+  private settleEnded!: { resolve: (status: number) => void; reject: (e: unknown) => void };
+  /** Resolves with the process status once a started VM has ended. */
+  readonly ended = new Promise<number>((resolve, reject) => (this.settleEnded = { resolve, reject }));
+  readonly metrics = new Metrics(() => this.machine?.exitStats());
+  readonly logger = new ApiLogger();
+
+  constructor(
+    readonly resources: VmResources,
+    private readonly launcher: Launcher,
+    readonly instanceId = 'anonymous-instance',
+  ) {}
+
+  private adoptedView?: ReturnType<typeof configViewOf>;
+
+  /** A machine started elsewhere (`tsvmm run --api-sock`) from `config`: the API sees it running from the first request. */
+  adopt(machine: Machine, config: Omit<MachineConfig, 'console'>): void {
+    this.machine = machine;
+    this.adoptedView = configViewOf(config);
+  }
+
+  machineConfigView(): unknown {
+    return this.adoptedView?.machine ?? this.resources.machineConfigView();
+  }
+
+  fullConfigView(): unknown {
+    return this.adoptedView?.full ?? this.resources.fullConfigView();
+  }
+
+  get state(): InstanceState {
+    if (this.machine === undefined) return 'Not started';
+    return this.machine.state === 'paused' ? 'Paused' : 'Running';
+  }
+
+  get started(): boolean {
+    return this.machine !== undefined;
+  }
+
+  /** InstanceStart: builds the machine from the configuration and lets it run. */
+  async start(): Promise<void> {
+    if (this.started || this.launched) throw new ApiError(NOT_AFTER_START);
+    const config = this.resources.machineConfig();
+    const launch = this.launcher(config, this.resources.serialOutPath);
+    this.launched = launch;
+    try {
+      this.machine = await launch.machine;
+      launch.ended.then(this.settleEnded.resolve, this.settleEnded.reject);
+    } catch (e) {
+      this.launched = undefined;
+      throw new ApiError(`Failed to start microVM: ${(e as Error).message}`);
+    }
+    this.logger.info('the microVM started');
+  }
+
+  async setState(state: 'Paused' | 'Resumed'): Promise<void> {
+    const machine = this.machine;
+    if (machine === undefined) throw new ApiError(NOT_BEFORE_START);
+    if (state === 'Paused') await machine.pause();
+    else machine.resume();
+    this.logger.info(`the microVM is ${state.toLowerCase()}`);
+  }
+
+  exitStats() {
+    return this.machine?.exitStats();
+  }
+}
