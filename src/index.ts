@@ -8,7 +8,7 @@ export type { MachineConfig, BootSource } from './vmm/config.js';
 export { defaultDevices } from './vmm/config.js';
 export type { VmStop, VmStopKind } from './devices/vm-stop.js';
 export { ExitStatus } from './devices/vm-stop.js';
-export type { DeviceSpec } from './devices/registry.js';
+export type { DeviceConfig } from './config/machine-schema.js';
 export { GuestMemory, GuestMemoryError } from './memory/guest-memory.js';
 export { parseSize, MiB, GiB } from './memory/layout.js';
 export { formatExitStats, type ExitStats } from './vcpu/exit-stats.js';

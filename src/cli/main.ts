@@ -13,7 +13,10 @@ const program = new Command('tsvmm')
   .description('a KVM virtual machine monitor in TypeScript')
   .version(TSVMM_VERSION)
   .exitOverride()
-  .configureOutput({ outputError: (text, write) => write(text.trimEnd().split('\n')[0] + '\n') });
+  .configureOutput({
+    // One line with tsvmm's prefix, like every other error, keeping the parser's "Did you mean" hint.
+    outputError: (text, write) => write(`${text.trim().split('\n').map((line) => line.trim()).join(' ').replace(/^error: /, 'tsvmm: ')}\n`),
+  });
 
 const runFlags = (cmd: Command) =>
   cmd

@@ -8,7 +8,7 @@ import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import { isMultiboot, type MultibootModule } from '../boot/multiboot.js';
 import { isMultiboot2 } from '../boot/multiboot2.js';
 import { parseConsoleMode } from '../console/console-mode.js';
-import type { DeviceSpec } from '../devices/registry.js';
+import type { DeviceConfig } from '../config/machine-schema.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
 import { parseMac } from '../devices/virtio/net.js';
 import { checkGuestCid } from '../devices/virtio/vsock.js';
@@ -94,17 +94,17 @@ async function configFromFlags(opts: RunOptions, command: string[]): Promise<Run
   const vsock = opts.vsock === undefined ? [] : [parseVsock(opts.vsock)];
   const fwCfgFiles = opts.fwCfg.map((text) => parseFwCfg(text));
   const boot = await bootSource(opts, command);
-  const devices: DeviceSpec[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
+  const devices: DeviceConfig[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
   return { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices };
 }
 
 /** `--disk PATH[,ro][,id=NAME]`; the image itself is opened when the machine is built. */
-export function parseDisk(text: string): DeviceSpec {
+export function parseDisk(text: string): DeviceConfig {
   const [path, ...options] = text.split(',');
   if (path === '') throw new UsageError(`--disk: '${text}' names no image file`);
-  const disk: Extract<DeviceSpec, { kind: 'virtio-blk' }> = { kind: 'virtio-blk', path };
+  const disk: Extract<DeviceConfig, { kind: 'virtio-blk' }> = { kind: 'virtio-blk', path };
   for (const option of options) {
     if (option === 'ro') {
       disk.readOnly = true;
@@ -123,8 +123,8 @@ export function parseDisk(text: string): DeviceSpec {
 }
 
 /** `--net tap=NAME[,mac=MAC][,vhost=on|off]`; the tap is opened when the machine is built. */
-export function parseNet(text: string): DeviceSpec {
-  const nic: Partial<Extract<DeviceSpec, { kind: 'virtio-net' }>> = {};
+export function parseNet(text: string): DeviceConfig {
+  const nic: Partial<Extract<DeviceConfig, { kind: 'virtio-net' }>> = {};
   for (const option of text.split(',')) {
     const [key, value = ''] = option.split(/=(.*)/s);
     if (key === 'tap' && value !== '') nic.tap = value;
@@ -157,14 +157,14 @@ export function parseFwCfg(text: string, flag = '--fw-cfg'): FwCfgFile {
 }
 
 /** The user's fw_cfg files go to the machine's fw_cfg device, which a Linux guest gets only when it has some. */
-function withFwCfgFiles(devices: DeviceSpec[], files: FwCfgFile[]): DeviceSpec[] {
+function withFwCfgFiles(devices: DeviceConfig[], files: FwCfgFile[]): DeviceConfig[] {
   if (files.length === 0) return devices;
   const others = devices.filter((d) => d.kind !== 'fw-cfg');
   return [...others, { kind: 'fw-cfg', files }];
 }
 
 /** `--vsock cid=N[,uds=PATH]`. */
-export function parseVsock(text: string): DeviceSpec {
+export function parseVsock(text: string): DeviceConfig {
   let cid: number | undefined;
   let uds: string | undefined;
   for (const option of text.split(',')) {

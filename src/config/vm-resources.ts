@@ -9,7 +9,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { isMultiboot } from '../boot/multiboot.js';
 import { isMultiboot2 } from '../boot/multiboot2.js';
-import type { DeviceSpec } from '../devices/registry.js';
+import type { DeviceConfig } from '../config/machine-schema.js';
 import { parseMac } from '../devices/virtio/net.js';
 import { checkGuestCid } from '../devices/virtio/vsock.js';
 import { MiB } from '../memory/layout.js';
@@ -160,11 +160,11 @@ export class VmResources {
   machineConfig(): Omit<MachineConfig, 'console'> {
     if (this.boot === undefined) throw new InputError('Cannot start microvm without kernel configuration.');
     const drives = [...this.drives.values()].sort((a, b) => Number(b.is_root_device) - Number(a.is_root_device));
-    const devices: DeviceSpec[] = [
+    const devices: DeviceConfig[] = [
       { kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' },
       ...(this.entropy ? [{ kind: 'virtio-rng' } as const] : []),
-      ...drives.map((d): DeviceSpec => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id })),
-      ...[...this.nics.values()].map((n): DeviceSpec => ({ kind: 'virtio-net', tap: n.host_dev_name, mac: n.guest_mac })),
+      ...drives.map((d): DeviceConfig => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id })),
+      ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, mac: n.guest_mac })),
       ...(this.vsock ? [{ kind: 'virtio-vsock', cid: this.vsock.guest_cid, uds: this.vsock.uds_path } as const] : []),
     ];
     return { memory: this.machine.mem_size_mib * MiB, cpus: this.machine.vcpu_count, boot: this.bootSource(drives[0]), devices };

@@ -16,7 +16,9 @@ import { startState } from '../arch/x86/cpu-modes.js';
 import { planRam, type RamRange } from '../memory/layout.js';
 import { buildFwCfgContent, type FwCfgContent, type FwCfgFile } from '../devices/legacy/fw-cfg-content.js';
 import { createMemfd, mapGuestMemory } from '../memory/mapping.js';
-import { defaultDevicesFor, MAX_CPUS, type BootSource, type MachineConfig } from './config.js';
+import { defaultDevicesFor, type BootSource, type MachineConfig } from './config.js';
+import { parseInput } from '../config/firecracker-schema.js';
+import { MachineConfigSchema } from '../config/machine-schema.js';
 import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
 import { loadGuest } from './guest-loader.js';
 import { Machine } from './machine.js';
@@ -103,9 +105,12 @@ function withAssistHints(boot: BootSource, assist: boolean): BootSource {
   return { ...boot, cmdline: [boot.cmdline, ...ASSISTED_KERNEL_PARAMETERS].filter(Boolean).join(' ') };
 }
 
+/** Everything checked before /dev/kvm is opened: the schema's rules, and the files devices name. */
 function validate(config: MachineConfig): void {
-  if (!Number.isInteger(config.cpus) || config.cpus < 1 || config.cpus > MAX_CPUS) {
-    throw new ConfigError(`cpus must be an integer from 1 to ${MAX_CPUS}, got ${config.cpus}`);
+  try {
+    parseInput(MachineConfigSchema, config, 'machine config');
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
   }
 }
 

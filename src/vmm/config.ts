@@ -5,7 +5,7 @@
 import type { CpuMode } from '../arch/x86/cpu-modes.js';
 import type { CpuTemplate } from '../arch/x86/cpu-template.js';
 import type { MultibootModule } from '../boot/multiboot.js';
-import type { DeviceSpec } from '../devices/registry.js';
+import type { DeviceConfig } from '../config/machine-schema.js';
 
 export type BootSource =
   | { kind: 'raw'; image: Uint8Array; mode: CpuMode; loadAddr: number; entry?: number; user?: boolean }
@@ -21,7 +21,7 @@ export interface MachineConfig {
   cpus: number;
   boot: BootSource;
   /** Defaults to COM1, the keyboard controller, the CMOS RTC and the debug-exit port. */
-  devices?: DeviceSpec[];
+  devices?: DeviceConfig[];
   /** Receives serial output. */
   console?: (data: Uint8Array) => void;
   /** Measure time spent per exit reason (two clock reads per exit). */
@@ -36,7 +36,7 @@ export interface MachineConfig {
   emulationAssist?: boolean;
 }
 
-export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
+export const defaultDevices: DeviceConfig[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];
 
 /**
  * Linux and multiboot kernels also get ACPI tables and the power-management
@@ -44,7 +44,7 @@ export const defaultDevices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'i8042'
  * source on PCI; multiboot and raw guests QEMU's fw_cfg, which kernels
  * written for QEMU read.
  */
-export function defaultDevicesFor(boot: BootSource): DeviceSpec[] {
+export function defaultDevicesFor(boot: BootSource): DeviceConfig[] {
   switch (boot.kind) {
     case 'linux': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }];
     case 'multiboot': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'fw-cfg' }];

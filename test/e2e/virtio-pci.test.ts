@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { DeviceSpec } from '../../src/devices/registry.js';
+import type { DeviceConfig } from '../../src/config/machine-schema.js';
 import { Bar0 } from '../../src/devices/virtio/pci-transport.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import type { VmStop } from '../../src/devices/vm-stop.js';
@@ -17,7 +17,7 @@ import { runBounded } from '../helpers/machine.js';
 
 const ONE_MIB = 0x100000;
 const BAR0 = 0xc100_0000;
-const devices: DeviceSpec[] = [{ kind: 'serial' }, { kind: 'debug-exit' }, { kind: 'virtio-rng' }];
+const devices: DeviceConfig[] = [{ kind: 'serial' }, { kind: 'debug-exit' }, { kind: 'virtio-rng' }];
 
 interface Run {
   stop: VmStop;

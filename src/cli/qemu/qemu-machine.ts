@@ -12,7 +12,7 @@ import { isMultiboot, type MultibootModule } from '../../boot/multiboot.js';
 import { isMultiboot2 } from '../../boot/multiboot2.js';
 import type { ConsoleMode } from '../../console/console-mode.js';
 import { DEBUG_EXIT_PORT } from '../../devices/debug/debug-exit.js';
-import type { DeviceSpec } from '../../devices/registry.js';
+import type { DeviceConfig } from '../../config/machine-schema.js';
 import { parseMac } from '../../devices/virtio/net.js';
 import { MiB, parseSize } from '../../memory/layout.js';
 import { MAX_CPUS, type BootSource, type MachineConfig } from '../../vmm/config.js';
@@ -56,7 +56,7 @@ export function qemuMachine(list: QemuOption[]): QemuMachine {
   const boot = kernelSource(kernelPath, o.last('initrd'), o.last('append') ?? '');
   const { mode: console, note } = serialConsole(o);
   const { template, features } = cpuModel(o.last('cpu'));
-  const devices: DeviceSpec[] = [
+  const devices: DeviceConfig[] = [
     ...(console.kind === 'none' && o.has('nodefaults') ? [] : [{ kind: 'serial' } as const]),
     { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' }, { kind: 'fw-cfg', files: o.all('fw_cfg').map((text) => parseFwCfg(text, '-fw_cfg')) },
     ...pciAndTestDevices(o),
@@ -186,9 +186,9 @@ function kernelSource(path: string, initrd: string | undefined, append: string):
 }
 
 /** -device, -drive and -netdev: the debug-exit port, QEMU's test devices and the virtio functions. */
-function pciAndTestDevices(o: Options): DeviceSpec[] {
+function pciAndTestDevices(o: Options): DeviceConfig[] {
   const drives = new Map<string, QemuList>();
-  const devices: DeviceSpec[] = [];
+  const devices: DeviceConfig[] = [];
   for (const text of o.all('drive')) {
     const list = parseQemuList('drive', text);
     const iface = take(list, 'if') ?? 'ide';
@@ -231,7 +231,7 @@ function pciAndTestDevices(o: Options): DeviceSpec[] {
 }
 
 /** `isa-debug-exit,iobase=0xf4,iosize=0x01`: QEMU's numbers are decimal, octal or hex. */
-function debugExit(list: QemuList): DeviceSpec {
+function debugExit(list: QemuList): DeviceConfig {
   const number = (key: string, fallback: number): number => {
     const text = take(list, key);
     if (text === undefined) return fallback;
@@ -247,7 +247,7 @@ function debugExit(list: QemuList): DeviceSpec {
 }
 
 /** `file=PATH,format=raw[,readonly=on][,serial=ID]` (the `if` and `id` already taken). */
-function driveDisk(list: QemuList, text: string): DeviceSpec {
+function driveDisk(list: QemuList, text: string): DeviceConfig {
   const path = take(list, 'file');
   if (path === undefined || path === '') throw new UsageError(`-drive ${text}: no file=`);
   const format = take(list, 'format');
@@ -261,7 +261,7 @@ function driveDisk(list: QemuList, text: string): DeviceSpec {
 }
 
 /** `tap,ifname=TAP[,script=no,downscript=no][,vhost=on|off]` with the device's `mac=`. tsvmm never runs network scripts. */
-function tapNic(list: QemuList, mac: string | undefined): DeviceSpec {
+function tapNic(list: QemuList, mac: string | undefined): DeviceConfig {
   const tap = take(list, 'ifname');
   if (tap === undefined) throw new UsageError('-netdev tap: ifname= is required (tsvmm uses an existing tap; create it first)');
   for (const key of ['script', 'downscript']) {
