@@ -21,3 +21,15 @@ export type {
   BootSourceBody, DriveBody, EntropyBody, LoggerBody, MachineConfigBody, MetricsBody, NetworkInterfaceBody, SerialBody, VsockBody, ConfigFile,
 } from './config/firecracker-schema.js';
 export { TSVMM_VERSION } from './version.js';
+export { MachineConfigSchema, DeviceConfigSchema } from './config/machine-schema.js';
+export {
+  ActionBody, BootSourceBody as BootSourceSchema, ConfigFile as ConfigFileSchema, DriveBody as DriveSchema, MachineConfigBody as MachineConfigBodySchema,
+  NetworkInterfaceBody as NetworkInterfaceSchema, VsockBody as VsockSchema,
+} from './config/firecracker-schema.js';
+// Every error the library throws for bad input, so callers can tell them apart.
+export { ElfError } from './boot/elf.js';
+export { MultibootError } from './boot/multiboot-kernel.js';
+export { LinuxImageError, LinuxLoadError } from './boot/linux/errors.js';
+export { RawImageError } from './boot/raw.js';
+export { CpuFeatureError } from './arch/x86/cpu-features.js';
+export { SystemError } from './kvm/errors.js';
