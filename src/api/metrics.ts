@@ -1,12 +1,14 @@
 /**
  * Metrics as Firecracker writes them: one JSON object per line to the
  * file or named pipe PUT /metrics names, on FlushMetrics and every 60
- * seconds. tsvmm's lines carry the API's request counts and the VM exits
- * by reason (what tsvmm counts), under Firecracker's section names where
- * they have one.
+ * seconds. tsvmm's lines carry the API's request counts, the VM exits by
+ * reason, and what each virtio device's queues have served (chains and
+ * bytes written into them), under Firecracker's section names where they
+ * have one.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { ExitStats } from '../vcpu/exit-stats.js';
+import type { DeviceStats } from '../vmm/machine.js';
 import type { MetricsBody } from '../config/firecracker-schema.js';
 import { ApiError } from './http-unix-server.js';
 
@@ -20,7 +22,10 @@ export class Metrics {
   private readonly requests = new Map<string, number>();
   private failedRequests = 0;
 
-  constructor(private readonly exitStats: () => ExitStats | undefined) {}
+  constructor(
+    private readonly exitStats: () => ExitStats | undefined,
+    private readonly deviceStats: () => DeviceStats[] | undefined,
+  ) {}
 
   configure(body: MetricsBody, instanceId: string): void {
     if (this.fd !== undefined) throw new ApiError('Reinitialization of metrics not allowed.');
@@ -51,6 +56,10 @@ export class Metrics {
       ...(this.body?.properties && { properties: this.body.properties }),
       api_server: { ...Object.fromEntries(this.requests), failed_requests: this.failedRequests },
       vcpu: stats ? Object.fromEntries(stats.rows.map((r) => [`exit_${r.reason.toLowerCase()}`, r.count])) : {},
+      devices: Object.fromEntries((this.deviceStats() ?? []).map(({ device, queues }) => [
+        device,
+        Object.fromEntries(queues.flatMap((q, i) => [[`queue${i}_chains`, q.chains], [`queue${i}_bytes`, q.bytes]])),
+      ])),
     };
     writeSync(this.fd, `${JSON.stringify(line)}\n`);
     return true;

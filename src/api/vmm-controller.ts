@@ -32,7 +32,7 @@ export class VmmController {
   private settleEnded!: { resolve: (status: number) => void; reject: (e: unknown) => void };
   /** Resolves with the process status once a started VM has ended. */
   readonly ended = new Promise<number>((resolve, reject) => (this.settleEnded = { resolve, reject }));
-  readonly metrics = new Metrics(() => this.machine?.exitStats());
+  readonly metrics = new Metrics(() => this.machine?.exitStats(), () => this.machine?.deviceStats());
   readonly logger = new ApiLogger();
 
   constructor(

@@ -22,15 +22,18 @@ export interface ServeOptions {
 /** Runs each machine the controller starts as `tsvmm run` does: console on stdio or the serial file, signals, exit status. */
 export const runMachineLauncher: Launcher = (config, serialOutPath) => {
   let built!: (machine: Machine) => void;
-  const ended = (async () => runMachine(config, {
+  let failed!: (e: unknown) => void;
+  // Made first: runMachine hears of the machine before its first await.
+  const machine = new Promise<Machine>((resolve, reject) => {
+    built = resolve;
+    failed = reject;
+  });
+  const ended = runMachine(config, {
     console: serialOutPath === undefined ? { kind: 'stdio' } : { kind: 'file', path: serialOutPath },
     linux: config.boot.kind === 'linux',
     onMachine: (m) => built(m),
-  }))();
-  const machine = new Promise<Machine>((resolve, reject) => {
-    built = resolve;
-    ended.catch(reject);
   });
+  ended.catch(failed);
   return { machine, ended };
 };
 

@@ -3,6 +3,10 @@
  * stop, and tear everything down (every fd closed, every worker ended).
  */
 import type { MachineDevice } from '../devices/registry.js';
+import { DeviceState } from '../devices/device-state.js';
+import { VirtioPciDevice } from '../devices/virtio/pci-transport.js';
+import type { QueueServed } from '../devices/virtio/transport-state.js';
+import { isVirtioSpec, virtioQueueSizes } from '../devices/virtio/virtio-devices.js';
 import { close } from '../kvm/libc.js';
 import type { Kvm } from '../kvm/system.js';
 import type { CpuidEntry } from '../kvm/structs.js';
@@ -21,6 +25,11 @@ export interface Vcpu {
   fd: VcpuFd;
   thread: VcpuThread;
   cpuid: CpuidEntry[];
+}
+
+export interface DeviceStats {
+  device: string;
+  queues: QueueServed[];
 }
 
 export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroyed';
@@ -137,6 +146,18 @@ export class Machine {
 
   exitStats(): ExitStats {
     return collectExitStats(this.vcpus.map((v) => v.thread.stats));
+  }
+
+  /** What each virtio device has served, by queue: `virtio-blk.0` and so on, in the order configured. */
+  deviceStats(): DeviceStats[] {
+    const seen = new Map<string, number>();
+    return this.devices.flatMap(({ spec, state }) => {
+      if (!isVirtioSpec(spec)) return [];
+      const n = seen.get(spec.kind) ?? 0;
+      seen.set(spec.kind, n + 1);
+      // A queue vhost serves is the host kernel's: its counts stay 0.
+      return [{ device: `${spec.kind}.${n}`, queues: VirtioPciDevice.served(new DeviceState(state), virtioQueueSizes(spec.kind)) }];
+    });
   }
 
   memoryMap(): MemoryMapEntry[] {

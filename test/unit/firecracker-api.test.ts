@@ -38,6 +38,7 @@ function fakeMachine(): Machine {
     pause: async () => void (state = 'paused'),
     resume: () => void (state = 'running'),
     exitStats: () => ({ rows: [{ reason: 'IO', count: 7, handlingNs: 0 }], total: 7, guestNs: 0, assisted: 0 }),
+    deviceStats: () => [{ device: 'virtio-blk.0', queues: [{ chains: 3, bytes: 1536 }] }],
   } as unknown as Machine;
 }
 
@@ -189,6 +190,7 @@ test('metrics: one JSON line per flush with the request counts and the VM exits;
   assert.equal(lines[0].api_server.put_actions, 2, 'the failed flush and the start; this flush is counted after it is written');
   assert.equal(lines[0].api_server.failed_requests, 2);
   assert.deepEqual(lines[0].vcpu, { exit_io: 7 });
+  assert.deepEqual(lines[0].devices, { 'virtio-blk.0': { queue0_chains: 3, queue0_bytes: 1536 } });
   const logLines = readFileSync(log, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(logLines.some((l) => l.msg === 'the microVM started' && l.level === 30));
   assert.ok(logLines.some((l) => /PUT \/actions: 204/.test(l.msg) && l.level === 20), 'debug lines, as asked');

@@ -8,6 +8,7 @@ import { CfgType } from '../../src/devices/virtio/capabilities.js';
 import { DESC_F_NEXT, DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
 import { RNG_MAX_REQUEST, VirtioRng } from '../../src/devices/virtio/rng.js';
 import { NO_VECTOR } from '../../src/devices/virtio/transport-state.js';
+import { VirtioPciDevice } from '../../src/devices/virtio/pci-transport.js';
 import { guardedMemory, queueLayout, VirtioDriver } from '../helpers/virtio-driver.js';
 
 const RAM_SIZE = 0x40000;
@@ -300,4 +301,16 @@ test('BAR0 does not answer while memory decoding is off', () => {
   d.mmioWrite(0x14, 1, 0);
   d.configWrite(Reg.COMMAND, 2, Command.MEMORY | Command.BUS_MASTER);
   assert.notEqual(d.status, 0, 'the write went nowhere');
+});
+
+test('what the queue served (chains and bytes) is counted in the shared state, for metrics, and a reset keeps the counts', () => {
+  const { d } = readyRng();
+  const served = () => VirtioPciDevice.served(d.fn.state, [16]);
+  assert.deepEqual(served(), [{ chains: 0, bytes: 0 }]);
+  d.offerChain(0, [{ addr: BUFFER, len: 64, flags: DESC_F_WRITE }]);
+  d.offerChain(0, [{ addr: BUFFER + 64, len: 32, flags: DESC_F_WRITE }], 1);
+  d.notify(0);
+  assert.deepEqual(served(), [{ chains: 2, bytes: 96 }]);
+  d.reset();
+  assert.deepEqual(served(), [{ chains: 2, bytes: 96 }], 'counted since the machine was built, across driver resets');
 });

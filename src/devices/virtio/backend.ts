@@ -54,7 +54,7 @@ export class VirtioBackend {
     } catch (e) {
       failure ??= (e as Error).message;
     }
-    this.fn.state.locked(() => this.end(queue, interrupt, failure));
+    this.fn.state.locked(() => this.end(queue, ready, interrupt, failure));
   }
 
   /** With the lock: the queue to serve, marked busy, or undefined when there is nothing to do. */
@@ -93,9 +93,10 @@ export class VirtioBackend {
   }
 
   /** With the lock: hand the queue back, finish a reset the driver asked for meanwhile, interrupt. */
-  private end(queue: number, interrupt: boolean, failure: string | undefined): void {
+  private end(queue: number, ready: SplitQueue, interrupt: boolean, failure: string | undefined): void {
     const t = this.fn.transport;
     t.busy = false;
+    t.addServed(queue, ready.takeServed());
     if (t.resetPending) {
       this.fn.completeReset();
       return;

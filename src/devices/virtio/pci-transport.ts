@@ -29,7 +29,7 @@ import { COMMON_CONFIG_SIZE, CommonConfig } from './common-config.js';
 import type { VirtioDeviceInfo } from './device.js';
 import { DeviceStatus } from './device-status.js';
 import { Feature, TRANSPORT_FEATURES } from './features.js';
-import { TransportState, transportStateSize } from './transport-state.js';
+import { TransportState, transportStateSize, type QueueServed } from './transport-state.js';
 
 export const VIRTIO_VENDOR_ID = 0x1af4;
 export const VIRTIO_MODERN_DEVICE_ID_BASE = 0x1040;
@@ -86,6 +86,13 @@ export class VirtioPciDevice extends PciDevice {
   /** Shared state: PCI config space, transport registers, MSI-X table and pending bits. */
   static stateSize(info: Pick<VirtioDeviceInfo, 'queueSizes'>): number {
     return PCI_DEVICE_STATE_SIZE + align8(transportStateSize(info.queueSizes.length)) + msixStateSize(info.queueSizes.length + 1);
+  }
+
+  /** What each queue of the function whose state is `state` has served, read from any thread (for metrics). */
+  static served(state: DeviceState, queueSizes: readonly number[]): QueueServed[] {
+    const view = new DataView(state.buffer, state.bytes.byteOffset + PCI_DEVICE_STATE_SIZE, align8(transportStateSize(queueSizes.length)));
+    const transport = new TransportState(view, queueSizes);
+    return queueSizes.map((_, q) => transport.served(q));
   }
 
   constructor(

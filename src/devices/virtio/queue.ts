@@ -77,6 +77,9 @@ function hex(n: number): string {
 export class SplitQueue {
   private lastAvail = 0;
   private used = 0;
+  /** Served since takeServed() last asked, for the transport's counters. */
+  private servedChains = 0;
+  private servedBytes = 0;
   readonly size: number;
 
   constructor(
@@ -126,6 +129,14 @@ export class SplitQueue {
   /** Puts back the last `count` chains popped, unused: the next pop() takes them again (a device waiting for room). */
   giveBack(count: number): void {
     this.lastAvail = (this.lastAvail - count) & 0xffff;
+  }
+
+  /** Chains returned and bytes written into them since the last call. */
+  takeServed(): { chains: number; bytes: number } {
+    const served = { chains: this.servedChains, bytes: this.servedBytes };
+    this.servedChains = 0;
+    this.servedBytes = 0;
+    return served;
   }
 
   /** The available ring's index as the driver last wrote it. */
@@ -198,6 +209,8 @@ export class SplitQueue {
     memory.writeU32(at, head);
     memory.writeU32(at + 4, written);
     this.used = (this.used + 1) & 0xffff;
+    this.servedChains++;
+    this.servedBytes += written;
     // x86 keeps stores in order: the entry is visible before the index that publishes it.
     memory.writeU16(config.device + 2, this.used);
   }

@@ -30,6 +30,19 @@ const At = {
 
 const QUEUE_ENTRY = 32;
 const Q = { SIZE: 0, VECTOR: 2, ENABLE: 4, DESC: 8, DRIVER: 16, DEVICE: 24 } as const;
+/**
+ * After the queue registers: what each queue has served since the machine
+ * was built (chains returned, bytes written into them), kept across
+ * resets, for metrics. Written by the I/O thread with the lock held; read
+ * by the main thread without it (a metrics line may be one request behind).
+ */
+const COUNTER_ENTRY = 16;
+const C = { CHAINS: 0, BYTES: 8 } as const;
+
+export interface QueueServed {
+  chains: number;
+  bytes: number;
+}
 
 export interface QueueRegisters {
   size: number;
@@ -42,8 +55,11 @@ export interface QueueRegisters {
 }
 
 export function transportStateSize(queues: number): number {
-  return At.QUEUES + queues * QUEUE_ENTRY;
+  return registersSize(queues) + queues * COUNTER_ENTRY;
 }
+
+/** The registers a reset clears: all but the counters. */
+const registersSize = (queues: number): number => At.QUEUES + queues * QUEUE_ENTRY;
 
 export class TransportState {
   constructor(
@@ -60,7 +76,7 @@ export class TransportState {
   reset(): void {
     const generation = this.generation;
     const intxLevel = this.intxLevel;
-    for (let i = 0; i < transportStateSize(this.queueCount); i++) this.v.setUint8(i, 0);
+    for (let i = 0; i < registersSize(this.queueCount); i++) this.v.setUint8(i, 0);
     this.v.setUint32(At.GENERATION, (generation + 1) >>> 0, true);
     this.intxLevel = intxLevel;
     this.configVector = NO_VECTOR;
@@ -96,6 +112,21 @@ export class TransportState {
 
   private queueAt(q: number): number {
     return At.QUEUES + q * QUEUE_ENTRY;
+  }
+
+  private countersAt(q: number): number {
+    return registersSize(this.queueCount) + q * COUNTER_ENTRY;
+  }
+
+  addServed(q: number, { chains, bytes }: QueueServed): void {
+    const at = this.countersAt(q);
+    this.v.setFloat64(at + C.CHAINS, this.v.getFloat64(at + C.CHAINS, true) + chains, true);
+    this.v.setFloat64(at + C.BYTES, this.v.getFloat64(at + C.BYTES, true) + bytes, true);
+  }
+
+  served(q: number): QueueServed {
+    const at = this.countersAt(q);
+    return { chains: this.v.getFloat64(at + C.CHAINS, true), bytes: this.v.getFloat64(at + C.BYTES, true) };
   }
 
   queue(q: number): QueueRegisters {
