@@ -73,6 +73,7 @@ const ROUTES: [string, string, Route][] = [
     return NO_CONTENT;
   }],
   ['GET', '/vm/config', (vmm) => ok(vmm.fullConfigView())],
+  ['PUT', '/tsvmm/raw-boot', preBoot((vmm, body) => vmm.resources.setRawBoot(body))],
   ['GET', '/tsvmm/exit-stats', (vmm) => {
     const stats = vmm.exitStats();
     if (stats === undefined) throw new ApiError(NOT_BEFORE_START);

@@ -5,8 +5,9 @@
  * carries the status and the server's fault message.
  */
 import { request } from 'node:http';
+import type { ExitStats } from '../vcpu/exit-stats.js';
 import type {
-  BootSourceBody, DriveBody, EntropyBody, LoggerBody, MachineConfigBody, MetricsBody, NetworkInterfaceBody, SerialBody, VsockBody,
+  RawBootBody, BootSourceBody, DriveBody, EntropyBody, LoggerBody, MachineConfigBody, MetricsBody, NetworkInterfaceBody, SerialBody, VsockBody,
 } from '../config/firecracker-schema.js';
 
 export class FirecrackerApiError extends Error {
@@ -70,4 +71,8 @@ export class FirecrackerClient {
   pause = () => this.call<void>('PATCH', '/vm', { state: 'Paused' });
   resume = () => this.call<void>('PATCH', '/vm', { state: 'Resumed' });
   vmConfig = () => this.call<Record<string, unknown>>('GET', '/vm/config');
+  /** tsvmm's own: boot a raw binary. */
+  putRawBoot = (body: RawBootBody) => this.call<void>('PUT', '/tsvmm/raw-boot', body);
+  /** tsvmm's own: the VM exits so far, by reason. */
+  exitStats = () => this.call<ExitStats>('GET', '/tsvmm/exit-stats');
 }

@@ -29,8 +29,8 @@ import { readConfigFile } from './serve-command.js';
 export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMachine' | 'exitStatus' | 'tripleFaultResets'> {
   console: string;
   raw?: string;
-  mode: CpuMode;
-  loadAddr: string;
+  mode?: CpuMode;
+  loadAddr?: string;
   entry?: string;
   user?: boolean;
   kernel?: string;
@@ -54,6 +54,8 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMach
 const LINUX_BASE_CMDLINE = 'console=ttyS0 panic=-1';
 const LINUX_DEFAULT_MEMORY = '512M';
 const BARE_METAL_DEFAULT_MEMORY = '128M';
+const RAW_DEFAULT_MODE: CpuMode = 'long';
+const RAW_DEFAULT_LOAD_ADDRESS = '0x100000';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
   const config = opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command);
@@ -187,13 +189,21 @@ async function bootSource(opts: RunOptions, command: string[]): Promise<BootSour
   if (command.length > 0 && (opts.raw !== undefined || opts.kernel !== undefined)) {
     throw new UsageError('a command after -- runs in the default guest; it cannot be given with --raw or --kernel');
   }
+  // A flag for another kind of guest would be dropped without a word.
+  const rawOnly = (['mode', 'loadAddr', 'entry', 'user'] as const).filter((k) => opts[k] !== undefined);
+  if (opts.raw === undefined && rawOnly.length > 0) {
+    throw new UsageError(`${rawOnly.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ')}: for --raw images only`);
+  }
   if (opts.raw !== undefined) {
-    if (opts.user && opts.mode !== 'long') throw new UsageError('--user needs --mode long');
+    const kernelOnly = [...(opts.initrd !== undefined ? ['--initrd'] : []), ...(opts.append !== undefined ? ['--append'] : []), ...(opts.module.length > 0 ? ['--module'] : [])];
+    if (kernelOnly.length > 0) throw new UsageError(`${kernelOnly.join(', ')}: for --kernel only; a raw image has no command line or files`);
+    const mode = opts.mode ?? RAW_DEFAULT_MODE;
+    if (opts.user && mode !== 'long') throw new UsageError('--user needs --mode long');
     return {
       kind: 'raw',
       image: readUserFile('raw image', opts.raw),
-      mode: opts.mode,
-      loadAddr: parseAddress('--load-addr')(opts.loadAddr),
+      mode,
+      loadAddr: parseAddress('--load-addr')(opts.loadAddr ?? RAW_DEFAULT_LOAD_ADDRESS),
       entry: opts.entry === undefined ? undefined : parseAddress('--entry')(opts.entry),
       user: opts.user,
     };

@@ -26,6 +26,14 @@ export const BootSourceBody = z.strictObject({
   boot_args: z.string().optional(),
 });
 
+/** tsvmm's own (PUT /tsvmm/raw-boot): a raw binary loaded at an address and entered in a CPU mode, as `tsvmm run --raw`. */
+export const RawBootBody = z.strictObject({
+  image_path: hostPath,
+  mode: z.enum(['real', 'protected', 'long']),
+  load_addr: z.int().min(0).max(2 ** 32 - 1),
+  entry: z.int().min(0).max(2 ** 32 - 1).optional(),
+});
+
 const machineConfigFields = {
   vcpu_count: z.int().min(1).max(MAX_CPUS),
   mem_size_mib: z.int().min(2).max(1 << 22),
@@ -115,6 +123,7 @@ export const ConfigFile = z.strictObject({
 });
 
 export type BootSourceBody = z.infer<typeof BootSourceBody>;
+export type RawBootBody = z.infer<typeof RawBootBody>;
 export type MachineConfigBody = z.infer<typeof MachineConfigBody>;
 export type DriveBody = z.infer<typeof DriveBody>;
 export type NetworkInterfaceBody = z.infer<typeof NetworkInterfaceBody>;

@@ -16,7 +16,7 @@ import { MiB } from '../memory/layout.js';
 import type { BootSource, MachineConfig } from '../vmm/config.js';
 import {
   BootSourceBody, ConfigFile, DriveBody, EntropyBody, InputError, MachineConfigBody, MachineConfigPatch, NetworkInterfaceBody,
-  parseInput, SerialBody, VsockBody,
+  parseInput, RawBootBody, SerialBody, VsockBody,
 } from './firecracker-schema.js';
 
 /**
@@ -41,6 +41,7 @@ function checkFile(what: string, path: string, writable = false): void {
 
 export class VmResources {
   private boot?: BootSourceBody;
+  private rawBoot?: RawBootBody;
   private machine: MachineConfigBody = { ...DEFAULT_MACHINE };
   private readonly drives = new Map<string, DriveBody>();
   private readonly nics = new Map<string, NetworkInterfaceBody>();
@@ -73,6 +74,15 @@ export class VmResources {
     checkFile('boot-source: kernel_image_path', body.kernel_image_path);
     if (body.initrd_path !== undefined) checkFile('boot-source: initrd_path', body.initrd_path);
     this.boot = body;
+    this.rawBoot = undefined;
+  }
+
+  /** tsvmm's own: a raw binary instead of a kernel (the last of the two set is the one booted). */
+  setRawBoot(input: unknown): void {
+    const body = parseInput(RawBootBody, input, 'tsvmm/raw-boot');
+    checkFile('tsvmm/raw-boot: image_path', body.image_path);
+    this.rawBoot = body;
+    this.boot = undefined;
   }
 
   setMachineConfig(input: unknown): void {
@@ -135,10 +145,6 @@ export class VmResources {
     return this.serial?.serial_out_path;
   }
 
-  get hasBootSource(): boolean {
-    return this.boot !== undefined;
-  }
-
   /** GET /machine-config. */
   machineConfigView(): MachineConfigBody {
     return { ...this.machine };
@@ -148,6 +154,7 @@ export class VmResources {
   fullConfigView(): Record<string, unknown> {
     return {
       ...(this.boot && { 'boot-source': this.boot }),
+      ...(this.rawBoot && { 'tsvmm-raw-boot': this.rawBoot }),
       'machine-config': this.machineConfigView(),
       drives: [...this.drives.values()],
       'network-interfaces': [...this.nics.values()],
@@ -158,10 +165,12 @@ export class VmResources {
 
   /** The library's configuration for what has been set; the files are read here. */
   machineConfig(): Omit<MachineConfig, 'console'> {
-    if (this.boot === undefined) throw new InputError('Cannot start microvm without kernel configuration.');
+    if (this.boot === undefined && this.rawBoot === undefined) throw new InputError('Cannot start microvm without kernel configuration.');
     const drives = [...this.drives.values()].sort((a, b) => Number(b.is_root_device) - Number(a.is_root_device));
     const devices: DeviceConfig[] = [
       { kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' },
+      // A raw guest reports through the debug-exit port, as under `tsvmm run --raw`.
+      ...(this.rawBoot ? [{ kind: 'debug-exit' } as const] : []),
       ...(this.entropy ? [{ kind: 'virtio-rng' } as const] : []),
       ...drives.map((d): DeviceConfig => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id })),
       ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, mac: n.guest_mac })),
@@ -172,6 +181,10 @@ export class VmResources {
 
   /** The kernel as Firecracker boots it, its root device named on the command line as Firecracker does. */
   private bootSource(first: DriveBody | undefined): BootSource {
+    if (this.rawBoot !== undefined) {
+      const { image_path, mode, load_addr, entry } = this.rawBoot;
+      return { kind: 'raw', image: readFileSync(image_path), mode, loadAddr: load_addr, entry };
+    }
     const boot = this.boot!;
     const image = readFileSync(boot.kernel_image_path);
     const args = [boot.boot_args ?? DEFAULT_BOOT_ARGS];

@@ -6,7 +6,7 @@
  * input refused in one line before /dev/kvm is opened.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -15,6 +15,7 @@ import { FirecrackerClient } from '../../src/api/firecracker-client.js';
 import { ensureDefaultGuest } from '../../src/guest/default-guest.js';
 import { guestCommandParameter } from '../../src/guest/init-script.js';
 import { runCli, startCli, type RunningProcess } from '../helpers/cli.js';
+import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-fc-api-'));
@@ -46,6 +47,8 @@ kvmTest('tsvmm serve: the default guest configured and started over the API, pau
   await client.putMachineConfig({ vcpu_count: 2, mem_size_mib: 256 });
   await client.putBootSource(await bootSource(['sh', '-c', 'sleep 3; echo api-guest-$(nproc); exit 5']));
   await client.putEntropy();
+  const metrics = join(dir, 'metrics.jsonl');
+  await client.putMetrics({ metrics_path: metrics });
   await client.startInstance();
   assert.equal((await client.describeInstance()).state, 'Running');
   await cli.waitFor(/TSVMM-READY cpus=2/);
@@ -59,10 +62,25 @@ kvmTest('tsvmm serve: the default guest configured and started over the API, pau
   assert.ok(paused > 0);
   await client.resume();
   assert.equal((await client.describeInstance()).state, 'Running');
+  await client.action('FlushMetrics');
+  const line = JSON.parse(readFileSync(metrics, 'utf8').trim().split('\n').at(-1)!);
+  assert.ok(line.vcpu.exit_io > 0, `VM exits by reason: ${JSON.stringify(line.vcpu)}`);
+  assert.ok(line.devices['virtio-rng.0'].queue0_chains > 0, `the guest's hwrng read the entropy device: ${JSON.stringify(line.devices)}`);
+  assert.equal(line.api_server.put_actions, 1);
   const r = await cli.done;
   assert.match(r.stdout, /^api-guest-2\r?$/m);
   assert.equal(r.status, 5);
   assert.ok(!existsSync(sock), 'the socket is removed when tsvmm ends');
+});
+
+kvmTest('tsvmm\'s own path: a raw binary booted through the API, its debug-exit status tsvmm\'s', async () => {
+  const sock = join(dir, 'raw.sock');
+  const cli = startCli(['serve', '--api-sock', sock], { timeoutMs: 2 * 60_000 });
+  const client = await connect(sock, cli);
+  await client.putRawBoot({ image_path: guestFile('long-hello.s', { address: 0x100000 }), mode: 'long', load_addr: 0x100000 });
+  await client.startInstance();
+  const r = await cli.done;
+  assert.deepEqual({ stdout: r.stdout, status: r.status }, { stdout: 'hello from long mode\n', status: (0x2a << 1) | 1 });
 });
 
 kvmTest('a Firecracker configuration file boots the same guest, with tsvmm run and with tsvmm serve', LINUX, async () => {
@@ -119,7 +137,8 @@ test('bad input is refused in one line, status 2, before any VM: the config file
   assert.deepEqual({ status: busy.status, stderr: busy.stderr }, { status: 2, stderr: `tsvmm: the API socket '${taken}' already exists: remove it, or choose another path\n` });
 
   const version = await runCli(['--version']);
-  assert.deepEqual({ status: version.status, stdout: version.stdout }, { status: 0, stdout: `${JSON.parse((await import('node:fs')).readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version}\n` });
+  const packageVersion = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+  assert.deepEqual({ status: version.status, stdout: version.stdout }, { status: 0, stdout: `${packageVersion}\n` });
   const typo = await runCli(['run', '--cpu', '2']);
   assert.equal(typo.status, 2);
   assert.equal(typo.stderr, "tsvmm: unknown option '--cpu' (Did you mean --cpus?)\n", 'one line, with the parser\'s suggestion');

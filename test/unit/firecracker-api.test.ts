@@ -166,6 +166,16 @@ test('bad bodies: unknown fields, wrong types, what tsvmm cannot honour, missing
   assert.deepEqual(big, { status: 400, json: { fault_message: 'Request payload with size 60016 is larger than the limit of 51200 allowed by server.' } });
 });
 
+test('tsvmm\'s raw boot: a binary in a CPU mode instead of a kernel, with the debug-exit port', async () => {
+  const { client, launched } = await serve();
+  await refused(client.putRawBoot({ image_path: kernel, mode: 'unreal' as never, load_addr: 0x100000 }), /^tsvmm\/raw-boot: mode: /);
+  await client.putRawBoot({ image_path: kernel, mode: 'long', load_addr: 0x100000 });
+  await client.startInstance();
+  const config = launched[0];
+  assert.deepEqual({ ...config.boot, image: undefined }, { kind: 'raw', image: undefined, mode: 'long', loadAddr: 0x100000, entry: undefined });
+  assert.ok(config.devices!.some((d) => d.kind === 'debug-exit'));
+});
+
 test('a start that fails reports why and leaves the VMM idle', async () => {
   const { client } = await serve('the tap tap0 does not exist');
   await client.putBootSource({ kernel_image_path: kernel });
