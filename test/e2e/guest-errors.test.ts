@@ -58,7 +58,7 @@ kvmTest('an instruction no emulator can run stops the VM with KVM\'s internal er
 function assertRefused(r: CliResult, reason: RegExp): void {
   assert.equal(r.status, 2, `status ${r.status}: ${r.stderr}`);
   assert.equal(r.stdout, '');
-  assert.match(r.stderr, /^(tsvmm|error): [^\n]*\n$/, 'exactly one line');
+  assert.match(r.stderr, /^tsvmm: [^\n]*\n$/, 'exactly one line, with tsvmm\'s prefix');
   assert.match(r.stderr, reason);
   assert.ok(!r.stderr.includes('    at '), r.stderr);
 }
@@ -100,6 +100,12 @@ test('a --mem that is not a size is refused', async () => {
 
 test('a --load-addr that is not an address is refused', async () => {
   assertRefused(await runCli(['run', '--raw', tinyImage, '--load-addr', 'banana']), /--load-addr: 'banana'/);
+});
+
+test('flags for another kind of guest are refused, not dropped', async () => {
+  assertRefused(await runCli(['run', '--kernel', tinyImage, '--mode', 'real', '--entry', '0x7c00']), /^tsvmm: --mode, --entry: for --raw images only$/m);
+  assertRefused(await runCli(['run', '--user']), /^tsvmm: --user: for --raw images only$/m);
+  assertRefused(await runCli(['run', '--raw', tinyImage, '--append', 'quiet']), /^tsvmm: --append: for --kernel only; a raw image has no command line or files$/m);
 });
 
 test('--cpus 0 is refused', async () => {
