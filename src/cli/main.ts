@@ -4,7 +4,7 @@
  * module is imported when that command runs, so a command does not pay
  * for loading the others (see "Boot time" in docs/benchmarks.md).
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Argument, Command, CommanderError, Option } from 'commander';
 import { cpuTemplates } from '../arch/x86/cpu-template.js';
 import { reportError, EXIT_USAGE } from './fail.js';
 import { TSVMM_VERSION } from '../version.js';
@@ -65,6 +65,15 @@ program
   .option('--config-file <file>', 'configure from a Firecracker configuration file and start at once')
   .action(async (opts) => {
     process.exitCode = await (await import('./serve-command.js')).serveCommand(opts);
+  });
+
+program
+  .command('schema')
+  .description('print a JSON Schema: the Firecracker config file, the API bodies, or the library\'s machine configuration')
+  .addArgument(new Argument('<which>', 'which schema').choices(['config-file', 'api', 'machine']))
+  .action(async (which) => {
+    const { jsonSchema } = await import('../config/json-schema.js');
+    process.stdout.write(`${JSON.stringify(jsonSchema(which), null, 2)}\n`);
   });
 
 program

@@ -218,3 +218,18 @@ test('a Firecracker configuration file: the same checks, and the default command
   assert.throws(() => config({ 'boot-source': { kernel_image_path: kernel }, balloon: { amount_mib: 1 } }), /balloon: the balloon device is not supported by tsvmm yet/);
   assert.throws(() => config({ 'boot-source': { kernel_image_path: kernel }, drives: [{ drive_id: 'x', path_on_host: join(dir, 'missing'), is_root_device: false }] }), /drives\/x: path_on_host '.*missing': no such file/);
 });
+
+test('the schemas as JSON Schema: closed objects, the required fields, the ranges', async () => {
+  const { jsonSchema } = await import('../../src/config/json-schema.js');
+  const file = jsonSchema('config-file') as { required: string[]; additionalProperties: boolean; properties: Record<string, { required?: string[]; additionalProperties?: boolean; properties?: Record<string, { minimum?: number; maximum?: number }> }> };
+  assert.deepEqual(file.required, ['boot-source']);
+  assert.equal(file.additionalProperties, false);
+  assert.deepEqual(file.properties['boot-source'].required, ['kernel_image_path']);
+  assert.equal(file.properties['machine-config'].additionalProperties, false);
+  assert.deepEqual([file.properties['machine-config'].properties!.vcpu_count.minimum, file.properties['machine-config'].properties!.vcpu_count.maximum], [1, 255]);
+  const api = jsonSchema('api') as { definitions: Record<string, { required?: string[] }> };
+  assert.deepEqual(api.definitions.Drive.required, ['drive_id', 'is_root_device', 'path_on_host']);
+  assert.deepEqual(api.definitions.Vm.required, ['state']);
+  const machine = jsonSchema('machine') as { required: string[] };
+  assert.deepEqual(machine.required, ['memory', 'cpus', 'boot']);
+});
