@@ -23,7 +23,7 @@ const runFlags = (cmd: Command) =>
     .option('--stats', 'print a table of VM exits (count, time) at the end')
     .option('--trace-exits [file]', 'log every VM exit (reason, port or address, size, data, RIP) to stderr or a file')
     .option('--memory-map', 'print the guest-physical memory map before starting')
-    .option('--console <mode>', 'serial console: stdio (keys too; Ctrl-A x quits, Ctrl-A h help), file:PATH or none', 'stdio');
+    .option('--console <mode>', 'serial console: stdio (keys too; Ctrl-A x quits, Ctrl-A p pauses and resumes, Ctrl-A h help), file:PATH or none', 'stdio');
 
 runFlags(
   program

@@ -75,6 +75,15 @@ function attachTerminal(machine: Machine, onQuit: () => void, { input, output, m
     },
     quit: onQuit,
     help: () => messages.write(`\n${ESCAPE_HELP}\n`),
+    // The API's pause: every vCPU out of KVM_RUN, the guest's clock stopped with it.
+    pauseOrResume: () => {
+      if (machine.state === 'paused') {
+        machine.resume();
+        messages.write('\ntsvmm: resumed\n');
+      } else if (machine.state === 'running') {
+        void machine.pause().then(() => messages.write('\ntsvmm: paused (Ctrl-A p resumes)\n'));
+      }
+    },
   });
   const keys = readTerminalKeys(input, (bytes) => escapes.feed(bytes));
   // Ctrl-C now goes to the guest: say how to get out.

@@ -1,13 +1,15 @@
 /**
  * Console keys, as QEMU's: Ctrl-A starts a command. Ctrl-A x quits,
- * Ctrl-A h prints help, Ctrl-A Ctrl-A sends one Ctrl-A to the guest; any
- * other key after Ctrl-A is dropped. Everything else goes to the guest.
+ * Ctrl-A h prints help, Ctrl-A Ctrl-A sends one Ctrl-A to the guest, and
+ * tsvmm's own Ctrl-A p pauses or resumes the VM; any other key after
+ * Ctrl-A is dropped. Everything else goes to the guest.
  */
 export const ESCAPE = 0x01; // Ctrl-A
 
 export const ESCAPE_HELP = [
   'Ctrl-A h        print this help',
   'Ctrl-A x        quit tsvmm (the guest is stopped)',
+  'Ctrl-A p        pause the VM, or resume it',
   'Ctrl-A Ctrl-A   send Ctrl-A to the guest',
 ].join('\n');
 
@@ -15,6 +17,7 @@ export interface EscapeHandlers {
   guest(bytes: Uint8Array): void;
   quit(): void;
   help(): void;
+  pauseOrResume(): void;
 }
 
 export class EscapeKeys {
@@ -43,6 +46,7 @@ export class EscapeKeys {
     switch (String.fromCharCode(key).toLowerCase()) {
       case '\x01': return this.on.guest(Uint8Array.of(ESCAPE));
       case 'x': return this.on.quit();
+      case 'p': return this.on.pauseOrResume();
       case 'h':
       case '?':
         return this.on.help();

@@ -190,6 +190,35 @@ kvmTest('the terminal console: keys to the guest, Ctrl-A Ctrl-A sends Ctrl-A, Ct
   }
 });
 
+kvmTest('Ctrl-A p pauses the VM (keys typed meanwhile wait) and resumes it', async () => {
+  const { machine } = echoMachine();
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const messages = new PassThrough();
+  let shown = '';
+  output.on('data', (d: Buffer) => (shown += d.toString('latin1')));
+  let said = '';
+  messages.on('data', (d: Buffer) => (said += d.toString()));
+  const console = attachConsole(machine, { kind: 'stdio' }, () => {}, { input, output, messages });
+  try {
+    await machine.start();
+    await until('the guest to be ready', () => shown === 'ready\n');
+    input.write(Uint8Array.of(0x01, 0x70)); // Ctrl-A p
+    await until('the pause', () => said.includes('tsvmm: paused (Ctrl-A p resumes)'));
+    assert.equal(machine.state, 'paused');
+    input.write('xy');
+    await delay(500);
+    assert.equal(shown, 'ready\n', 'a paused guest echoes nothing');
+    input.write(Uint8Array.of(0x01, 0x70));
+    await until('the resume', () => said.includes('tsvmm: resumed'));
+    assert.equal(machine.state, 'running');
+    await until('the echo of what was typed while paused', () => shown === 'ready\nxy');
+  } finally {
+    console.detach();
+    await machine.destroy();
+  }
+});
+
 kvmTest('console file:PATH writes the output to the file; none discards it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-console-'));
   try {
