@@ -21,7 +21,8 @@ import { parseInput } from '../config/firecracker-schema.js';
 import { MachineConfigSchema } from '../config/machine-schema.js';
 import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
 import { loadGuest } from './guest-loader.js';
-import { Machine } from './machine.js';
+import { Machine, type Vcpu } from './machine.js';
+import { close } from '../kvm/libc.js';
 import { setUpPci } from './pci-setup.js';
 
 // Intel VMX needs three pages for a real-mode TSS and one for an identity map, outside RAM.
@@ -37,37 +38,38 @@ export class ConfigError extends Error {
 
 export function buildMachine(config: MachineConfig): Machine {
   validate(config);
-  const machine = new Machine(Kvm.open());
+  // What is made so far, undone in reverse if a later step fails.
+  const undo: (() => void)[] = [];
+  const made = <T>(part: T, release: (part: T) => void): T => {
+    undo.push(() => release(part));
+    return part;
+  };
   try {
-    const { kvm } = machine;
+    const kvm = made(Kvm.open(), (k) => k.close());
     kvm.requireCapabilities();
-    const vm = (machine.vm = kvm.createVm());
+    const vm = made(kvm.createVm(), (v) => v.close());
     addPlatform(vm);
 
     const ram = planRam(config.memory);
-    machine.memfd = createMemfd(ram);
-    const memory = (machine.memory = mapGuestMemory(machine.memfd, ram));
+    const memfd = made(createMemfd(ram), close);
+    const memory = made(mapGuestMemory(memfd, ram), (m) => m.unmap());
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
     // The RTC's CMOS reports the memory size, as a PC's does; fw_cfg the machine as QEMU's does.
     const specs = (config.devices ?? defaultDevicesFor(config.boot)).map((d) =>
       d.kind === 'rtc' ? { ramBytes: config.memory, ...d } : d.kind === 'fw-cfg' ? { ...d, content: fwCfgContent(config, ram, d.files) } : d,
     );
-    const pci = (machine.pci = setUpPci(vm, specs));
-    machine.devices = pci.devices;
-    machine.emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
-    const boot = loadGuest(withAssistHints(config.boot, machine.emulationAssist), memory, config.cpus, machine.devices.map((d) => d.spec));
-    machine.description = boot.description;
-    machine.console = config.console ?? (() => {});
-    machine.timeExits = config.timeExits ?? false;
-    machine.traceFd = config.traceFd ?? -1;
+    const pci = made(setUpPci(vm, specs), (p) => p.close());
+    const emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
+    const boot = loadGuest(withAssistHints(config.boot, emulationAssist), memory, config.cpus, pci.devices.map((d) => d.spec));
 
     const supported = kvm.supportedCpuid();
     const cpuid = applyCpuFeatures(applyCpuTemplate(supported, config.cpuTemplate ?? 'host'), supported, config.cpuFeatures ?? {});
+    const vcpus: Vcpu[] = [];
     for (let id = 0; id < config.cpus; id++) {
-      const fd = new VcpuFd(vm.createVcpu(id), vm.vcpuMmapSize);
+      const fd = made(new VcpuFd(vm.createVcpu(id), vm.vcpuMmapSize), (f) => f.close());
       const vcpuid = vcpuCpuid(cpuid, { apicId: id, cpus: config.cpus });
-      machine.vcpus.push({ fd, thread: new VcpuThread(id, fd.run()), cpuid: vcpuid });
+      vcpus.push({ fd, thread: new VcpuThread(id, fd.run()), cpuid: vcpuid });
       fd.setCpuid(vcpuid);
       fd.setMsrs(bootMsrs());
       fd.setLapic(withLegacyLints(fd.getLapic()));
@@ -80,10 +82,26 @@ export function buildMachine(config: MachineConfig): Machine {
         if (id > 0) fd.setMpState(MP_STATE_RUNNABLE);
       }
     }
-    machine.spawnVcpuThreads();
+    const machine = new Machine({
+      kvm, vm, memfd, memory, vcpus, devices: pci.devices, pci, description: boot.description,
+      console: config.console ?? (() => {}), timeExits: config.timeExits ?? false, traceFd: config.traceFd ?? -1, emulationAssist,
+    });
+    undo.length = 0; // the machine owns every part now
+    try {
+      machine.spawnVcpuThreads();
+    } catch (e) {
+      void machine.destroy();
+      throw e;
+    }
     return machine;
   } catch (e) {
-    void machine.destroy();
+    for (const release of undo.reverse()) {
+      try {
+        release();
+      } catch {
+        // releasing the rest matters more than why one part would not close
+      }
+    }
     throw e;
   }
 }

@@ -1,6 +1,8 @@
 /**
  * A built VM and its lifecycle: start the vCPU threads, pause, resume,
  * stop, and tear everything down (every fd closed, every worker ended).
+ * The builder hands it every part at once (MachineParts); they stay
+ * read-only, apart from the console and device-log sinks front ends set.
  */
 import type { MachineDevice } from '../devices/registry.js';
 import { DeviceState } from '../devices/device-state.js';
@@ -34,24 +36,42 @@ export interface DeviceStats {
 
 export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroyed';
 
-export class Machine {
-  vm?: VmFd;
-  memfd?: number;
-  memory?: MappedGuestMemory;
-  readonly vcpus: Vcpu[] = [];
-  devices: MachineDevice[] = [];
+/** What the builder made, handed to the Machine in one piece. */
+export interface MachineParts {
+  kvm: Kvm;
+  vm: VmFd;
+  memfd: number;
+  memory: MappedGuestMemory;
+  vcpus: Vcpu[];
+  devices: MachineDevice[];
   /** The PCI devices' eventfds and I/O threads. */
-  pci?: PciDevices;
+  pci: PciDevices;
+  /** What the machine boots, in a few words. */
+  description: string;
+  console: (data: Uint8Array) => void;
+  timeExits: boolean;
+  traceFd: number;
+  /** Emulate what KVM's own instruction emulator cannot (software backends only). */
+  emulationAssist: boolean;
+}
+
+export class Machine {
+  readonly kvm: Kvm;
+  readonly vm: VmFd;
+  readonly memfd: number;
+  private readonly guestMemory: MappedGuestMemory;
+  readonly vcpus: readonly Vcpu[];
+  readonly devices: readonly MachineDevice[];
+  readonly pci: PciDevices;
+  readonly description: string;
+  readonly timeExits: boolean;
+  readonly traceFd: number;
+  readonly emulationAssist: boolean;
+  /** Receives serial output; the console a front end attaches replaces it. */
+  console: (data: Uint8Array) => void;
   /** Hears a device that stops working (a virtio device whose driver broke a queue). */
   deviceLog: (message: string) => void = (message) => process.stderr.write(`tsvmm: ${message}\n`);
-  /** What the machine boots, in a few words. */
-  description = '';
-  console: (data: Uint8Array) => void = () => {};
   private readonly consoleOrder = new ConsoleOrder((data) => this.console(data));
-  timeExits = false;
-  traceFd = -1;
-  /** Emulate what KVM's own instruction emulator cannot (software backends only). */
-  emulationAssist = false;
   private readonly assistLock = new SharedArrayBuffer(4);
   private current: MachineState = 'built';
   private outcome?: VmStop;
@@ -61,8 +81,26 @@ export class Machine {
   private threadsEnded?: Promise<void>;
   private stopStuckWatch?: () => void;
 
-  constructor(readonly kvm: Kvm) {
+  constructor(parts: MachineParts) {
+    this.kvm = parts.kvm;
+    this.vm = parts.vm;
+    this.memfd = parts.memfd;
+    this.guestMemory = parts.memory;
+    this.vcpus = parts.vcpus;
+    this.devices = parts.devices;
+    this.pci = parts.pci;
+    this.description = parts.description;
+    this.console = parts.console;
+    this.timeExits = parts.timeExits;
+    this.traceFd = parts.traceFd;
+    this.emulationAssist = parts.emulationAssist;
     this.stopped = new Promise((resolve) => (this.settle = resolve));
+  }
+
+  /** Guest RAM as the main thread maps it; gone once the machine is destroyed. */
+  get memory(): MappedGuestMemory {
+    if (this.current === 'destroyed') throw new Error('the machine is destroyed: its guest memory is unmapped');
+    return this.guestMemory;
   }
 
   get state(): MachineState {
@@ -71,13 +109,12 @@ export class Machine {
 
   /** Creates the vCPU threads, paused; the builder calls it last. */
   spawnVcpuThreads(): void {
-    const { memfd, memory, vm } = this;
-    if (memfd === undefined || memory === undefined || vm === undefined) throw new Error('machine is not built');
+    const { memfd, guestMemory: memory, vm } = this;
     for (const v of this.vcpus) {
       v.thread.spawn(
         {
           id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
-          devices: this.devices, timeExits: this.timeExits, traceFd: this.traceFd,
+          devices: [...this.devices], timeExits: this.timeExits, traceFd: this.traceFd,
           cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
           consoleCounter: this.consoleOrder.counter,
         },
@@ -90,8 +127,7 @@ export class Machine {
   async start(): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
-    const { memfd, memory } = this;
-    if (memfd !== undefined && memory !== undefined) await this.pci?.start(memfd, memory.ram, (m) => this.deviceLog(m));
+    await this.pci.start(this.memfd, this.guestMemory.ram, (m) => this.deviceLog(m));
     await Promise.all(this.vcpus.map((v) => v.thread.start()));
     this.stopStuckWatch = watchForStuckGuest(
       this.vcpus.map((v) => v.thread),
@@ -137,7 +173,7 @@ export class Machine {
       this.current = 'stopped';
       this.threadsEnded = Promise.all(this.vcpus.map((v) => v.thread.stop())).then(() => {
         this.consoleOrder.drain();
-        return this.pci?.stop();
+        return this.pci.stop();
       });
     }
     // Every caller waits, not only the first: destroy() must not close fds a worker still uses.
@@ -161,7 +197,7 @@ export class Machine {
   }
 
   memoryMap(): MemoryMapEntry[] {
-    return describeMemoryMap(this.memory?.ram ?? [], this.devices.map((d) => d.spec));
+    return describeMemoryMap(this.guestMemory.ram, this.devices.map((d) => d.spec));
   }
 
   /** Stops the VM if it runs and releases everything it holds. */
@@ -169,13 +205,10 @@ export class Machine {
     if (this.current === 'destroyed') return;
     await this.stop();
     for (const v of this.vcpus) v.fd.close();
-    this.vcpus.length = 0;
-    this.memory?.unmap();
-    this.memory = undefined;
-    if (this.memfd !== undefined) close(this.memfd);
-    this.memfd = undefined;
-    this.vm?.close();
-    this.pci?.close();
+    this.guestMemory.unmap();
+    close(this.memfd);
+    this.vm.close();
+    this.pci.close();
     this.kvm.close();
     this.current = 'destroyed';
   }
