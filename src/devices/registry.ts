@@ -7,7 +7,6 @@
 import { Bus, type BusDevice } from './bus.js';
 import type { DeviceContext } from './context.js';
 import { DeviceState } from './device-state.js';
-import type { OpenedImage } from './disk/raw-image.js';
 import { DebugExit, DEBUG_EXIT_PORT } from './debug/debug-exit.js';
 import { PC_TESTDEV_REGIONS, PcTestdev } from './debug/pc-testdev.js';
 import { PCI_TESTDEV_BAR0_SIZE, PCI_TESTDEV_BAR1_SIZE, PciTestdev, type PciTestdevWiring } from './debug/pci-testdev.js';
@@ -21,7 +20,6 @@ import { COM1_BASE, SERIAL_PORT_SIZE, SerialPort } from './legacy/serial-port.js
 import { createVirtioFunction, pciBusOf, type PciFunctionEntry } from './pci-functions.js';
 import { CONFIG_PORTS_BASE, CONFIG_PORTS_SIZE, PciConfigPorts } from './pci/config-ports.js';
 import { Ecam, ECAM_BUS_SIZE } from './pci/ecam.js';
-import type { PciFunctionWiring } from './pci/wiring.js';
 import { Bar0, VirtioPciDevice } from './virtio/pci-transport.js';
 import { virtioQueueSizes, type VirtioKind, type VirtioSpec } from './virtio/virtio-devices.js';
 
@@ -40,19 +38,8 @@ export type DeviceSpec =
   | { kind: 'acpi-pm'; base?: number }
   /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
   | { kind: 'fw-cfg'; files?: FwCfgFile[]; content?: FwCfgContent }
-  /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
-  | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
-  /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
-   *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
-  | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
-  /** A network card on PCI over an existing tap interface. `mac` defaults to one derived from the tap's name.
-   *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it, false for userspace.
-   *  The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), and gives it `pci`. */
-  | { kind: 'virtio-net'; tap: string; mac?: string; vhost?: boolean; pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number }
-  /** A socket line to the host, guest context ID `cid`: with `uds`, over Unix sockets at that path as
-   *  Firecracker's hybrid vsock does (the device in the VMM); without, the host kernel's vhost-vsock and
-   *  the host's AF_VSOCK sockets. The builder opens the socket (`listenFd`) or vhost-vsock (`vhostFd`), and gives it `pci`. */
-  | { kind: 'virtio-vsock'; cid: number; uds?: string; pci?: PciFunctionWiring; vhostFd?: number; listenFd?: number }
+  /** The virtio functions (virtio/virtio-devices.ts says what each is and what the builder adds). */
+  | VirtioSpec
   /** PCI configuration mechanism #1 and ECAM over bus 0's functions; the builder adds both when there are PCI devices. */
   | { kind: 'pci-config-ports'; functions: PciFunctionEntry[] }
   | { kind: 'pci-ecam'; base: number; functions: PciFunctionEntry[] };

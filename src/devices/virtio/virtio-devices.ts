@@ -5,7 +5,7 @@
  * driver), and its I/O thread (the device itself).
  */
 import { openRawImage, RawImage, type OpenedImage } from '../disk/raw-image.js';
-import type { DeviceSpec } from '../registry.js';
+import type { PciFunctionWiring } from '../pci/wiring.js';
 import { BLK_QUEUE_SIZES, blkInfo, checkBlkId, VirtioBlk, type BlkOptions } from './blk.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { RNG_INFO, VirtioRng } from './rng.js';
@@ -21,7 +21,21 @@ import { checkGuestCid, VSOCK_QUEUE_SIZES, vsockInfo } from './vsock.js';
 import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, VirtioNet } from './net.js';
 
 export type VirtioKind = 'virtio-rng' | 'virtio-blk' | 'virtio-net' | 'virtio-vsock';
-export type VirtioSpec = Extract<DeviceSpec, { kind: VirtioKind }>;
+/** The virtio devices as DeviceSpec carries them: what the user chose, and what the builder adds. */
+export type VirtioSpec =
+  /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
+  | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
+  /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
+   *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
+  | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
+  /** A network card on PCI over an existing tap interface. `mac` defaults to one derived from the tap's name.
+   *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it, false for userspace.
+   *  The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), and gives it `pci`. */
+  | { kind: 'virtio-net'; tap: string; mac?: string; vhost?: boolean; pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number }
+  /** A socket line to the host, guest context ID `cid`: with `uds`, over Unix sockets at that path as
+   *  Firecracker's hybrid vsock does (the device in the VMM); without, the host kernel's vhost-vsock and
+   *  the host's AF_VSOCK sockets. The builder opens the socket (`listenFd`) or vhost-vsock (`vhostFd`), and gives it `pci`. */
+  | { kind: 'virtio-vsock'; cid: number; uds?: string; pci?: PciFunctionWiring; vhostFd?: number; listenFd?: number };
 
 interface VirtioKindEntry<S extends VirtioSpec> {
   /** The same for every device of the kind: they size its shared state. */
@@ -38,14 +52,14 @@ interface VirtioKindEntry<S extends VirtioSpec> {
   vhost?(spec: S, report: (message: string) => void): VhostDevice | undefined;
 }
 
-type BlkSpec = Extract<DeviceSpec, { kind: 'virtio-blk' }>;
+type BlkSpec = Extract<VirtioSpec, { kind: 'virtio-blk' }>;
 
 function openedImage(spec: BlkSpec): OpenedImage {
   if (spec.image === undefined) throw new Error(`virtio-blk '${spec.path}': the image is not open yet: the builder opens it`);
   return spec.image;
 }
 
-type NetSpec = Extract<DeviceSpec, { kind: 'virtio-net' }>;
+type NetSpec = Extract<VirtioSpec, { kind: 'virtio-net' }>;
 
 function netMac(spec: NetSpec) {
   try {
@@ -145,7 +159,7 @@ function kindOf<S extends VirtioSpec>(spec: S): VirtioKindEntry<S> {
   return kinds[spec.kind] as unknown as VirtioKindEntry<S>;
 }
 
-export function isVirtioSpec(spec: DeviceSpec): spec is VirtioSpec {
+export function isVirtioSpec(spec: { kind: string }): spec is VirtioSpec {
   return Object.hasOwn(kinds, spec.kind);
 }
 
