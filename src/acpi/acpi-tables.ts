@@ -14,7 +14,8 @@ import { ACPI_PM_BASE } from '../devices/legacy/acpi-pm.js';
 import { COM1_IRQ } from '../devices/legacy/serial-port.js';
 import { pciFunctionSlot } from '../devices/pci-functions.js';
 import { ECAM_BUS_SIZE } from '../devices/pci/ecam.js';
-import { intxGsi, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../devices/pci/layout.js';
+import { intxGsi } from '../devices/pci/layout.js';
+import { ACPI_RSDP_ADDRESS, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../memory/layout.js';
 import { placement, type DeviceSpec } from '../devices/registry.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { dsdt, type DsdtPci, type IsaSerialPort } from './dsdt.js';
@@ -24,7 +25,6 @@ import { mcfg } from './mcfg.js';
 import { RSDP_ALIGNMENT, rsdp, RSDP_SIZE } from './rsdp.js';
 import { xsdt } from './xsdt.js';
 
-export const DEFAULT_RSDP_ADDRESS = 0xe0000;
 /**
  * KVM's default GSI routing, which the builder keeps, takes the in-kernel
  * PIT's IRQ0 to I/O APIC input 0 (measured: a guest that unmasks inputs 0
@@ -104,7 +104,7 @@ function alignUp(value: number, alignment: number): number {
 }
 
 export function writeAcpiTables(memory: GuestMemory, options: AcpiOptions): AcpiLayout {
-  const rsdpAddress = options.rsdpAddress ?? DEFAULT_RSDP_ADDRESS;
+  const rsdpAddress = options.rsdpAddress ?? ACPI_RSDP_ADDRESS;
   if (rsdpAddress % RSDP_ALIGNMENT !== 0) throw new Error(`the RSDP address 0x${rsdpAddress.toString(16)} is not 16-byte aligned`);
   const { devices } = options;
   const pmBase = devices.pmBase ?? ACPI_PM_BASE;

@@ -13,7 +13,7 @@ import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
 import type { VmFd } from '../kvm/vm.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { startState } from '../arch/x86/cpu-modes.js';
-import { planRam, type RamRange } from '../memory/layout.js';
+import { KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, planRam, type RamRange } from '../memory/layout.js';
 import { buildFwCfgContent, type FwCfgContent, type FwCfgFile } from '../devices/legacy/fw-cfg-content.js';
 import { createMemfd, mapGuestMemory } from '../memory/mapping.js';
 import { defaultDevicesFor, type BootSource, type MachineConfig } from './config.js';
@@ -25,9 +25,6 @@ import { Machine, type Vcpu } from './machine.js';
 import { close } from '../kvm/libc.js';
 import { setUpPci } from './pci-setup.js';
 
-// Intel VMX needs three pages for a real-mode TSS and one for an identity map, outside RAM.
-const KVM_TSS_ADDR = 0xfffbd000;
-const KVM_IDENTITY_MAP_ADDR = 0xfffbc000;
 
 export class ConfigError extends Error {
   constructor(message: string) {

@@ -4,7 +4,6 @@
  * through the 64-bit boot protocol with ACPI tables.
  */
 import { writeAcpiTables, acpiDevicesOf } from '../acpi/acpi-tables.js';
-import { GDT_BASE, PAGE_TABLES_BASE, RING0_STACK_TOP, TSS_BASE } from '../arch/x86/boot-area.js';
 import type { StartState } from '../arch/x86/cpu-modes.js';
 import { GDT_SIZE, TSS_SIZE, writeGdt } from '../arch/x86/gdt.js';
 import { buildIdentityPageTables, identityPageTablesSize } from '../arch/x86/page-tables.js';
@@ -15,7 +14,7 @@ import { isMultiboot2, loadMultiboot2 } from '../boot/multiboot2.js';
 import { RSDP_SIZE } from '../acpi/rsdp.js';
 import { loadRaw, type Reserved } from '../boot/raw.js';
 import type { DeviceSpec } from '../devices/registry.js';
-import { MMIO_HOLE_END } from '../memory/layout.js';
+import { GDT_BASE, MMIO_HOLE_END, PAGE_TABLES_BASE, RING0_STACK_TOP, TSS_BASE } from '../memory/layout.js';
 import type { MappedGuestMemory } from '../memory/mapping.js';
 import type { BootSource } from './config.js';
 

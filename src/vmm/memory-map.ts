@@ -4,7 +4,7 @@
  */
 import { hex } from '../devices/bus.js';
 import { placements, type DeviceSpec } from '../devices/registry.js';
-import { MMIO_HOLE_END, MMIO_HOLE_START, type RamRange } from '../memory/layout.js';
+import { APIC_WINDOW_SIZE, IOAPIC_BASE, LAPIC_BASE, MMIO_HOLE_END, MMIO_HOLE_START, type RamRange } from '../memory/layout.js';
 
 export interface MemoryMapEntry {
   space: 'memory' | 'port';
@@ -16,8 +16,8 @@ export interface MemoryMapEntry {
 export function describeMemoryMap(ram: RamRange[], devices: DeviceSpec[]): MemoryMapEntry[] {
   const entries: MemoryMapEntry[] = ram.map((r) => ({ space: 'memory' as const, start: r.gpa, end: r.gpa + r.size, what: 'RAM' }));
   entries.push({ space: 'memory', start: MMIO_HOLE_START, end: MMIO_HOLE_END, what: 'MMIO hole' });
-  entries.push({ space: 'memory', start: 0xfec00000, end: 0xfec01000, what: 'IOAPIC (in-kernel)' });
-  entries.push({ space: 'memory', start: 0xfee00000, end: 0xfee01000, what: 'local APIC (in-kernel)' });
+  entries.push({ space: 'memory', start: IOAPIC_BASE, end: IOAPIC_BASE + APIC_WINDOW_SIZE, what: 'IOAPIC (in-kernel)' });
+  entries.push({ space: 'memory', start: LAPIC_BASE, end: LAPIC_BASE + APIC_WINDOW_SIZE, what: 'local APIC (in-kernel)' });
   for (const p of devices.flatMap(placements)) {
     entries.push({ space: p.bus === 'pio' ? 'port' : 'memory', start: p.base, end: p.base + p.length, what: p.name });
   }

@@ -17,7 +17,7 @@ import { PCI_TESTDEV_BAR0_SIZE, PCI_TESTDEV_BAR1_SIZE, pciTestdevIoeventfds } fr
 import { pciFunctionStateSize, type PciFunctionEntry, type PlacedPciTestdevSpec, type PlacedVirtioSpec } from '../devices/pci-functions.js';
 import { FIRST_MSI_GSI, GsiRoutes, MAX_MSI_ROUTES } from '../devices/pci/gsi-routes.js';
 import {
-  HOST_BRIDGE_SLOT, intxGsi, PCI_ECAM_BASE, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_END, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END,
+  HOST_BRIDGE_SLOT, intxGsi, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_END,
 } from '../devices/pci/layout.js';
 import { SLOTS } from '../devices/pci/pci-bus.js';
 import type { PciFunctionWiring } from '../devices/pci/wiring.js';
@@ -27,7 +27,7 @@ import { Bar0, NOTIFY_OFF_MULTIPLIER } from '../devices/virtio/pci-transport.js'
 import { isVirtioSpec, prepareVirtioSpec, virtioQueueSizes } from '../devices/virtio/virtio-devices.js';
 import { close, eventfd } from '../kvm/libc.js';
 import type { VmFd } from '../kvm/vm.js';
-import type { RamRange } from '../memory/layout.js';
+import { PCI_ECAM_BASE, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END, type RamRange } from '../memory/layout.js';
 
 /** The guest notifies with a 16-bit write of the queue index (Linux: iowrite16). */
 const NOTIFY_WRITE_SIZE = 2;

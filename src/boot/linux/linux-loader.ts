@@ -17,7 +17,7 @@
  * 64-bit entry (load address + 0x200), so the kernel decompresses itself.
  *
  * Low memory used (below the usual 1 MiB kernel floor):
- *   0x0500-0x1000    GDT, TSS, ring-0 stack (src/arch/x86/boot-area.ts)
+ *   0x0500-0x1000    GDT, TSS, ring-0 stack (src/memory/layout.ts, the address map)
  *   0x1000-0x7000    identity page tables for the first 4 GiB (24 KiB): all
  *                    Linux needs; mapping more would run into the zero page
  *   0x7000-0x8000    zero page, or hvm_start_info + memory map (PVH)

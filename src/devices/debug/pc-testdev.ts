@@ -16,6 +16,7 @@
  */
 import type { BusDevice } from '../bus.js';
 import type { DeviceContext } from '../context.js';
+import { PC_TESTDEV_IOMEM_BASE } from '../../memory/layout.js';
 import type { DeviceState } from '../device-state.js';
 
 const SCRATCH_SIZE = 4;
@@ -31,7 +32,7 @@ export const PC_TESTDEV_REGIONS = [
   { name: 'pc-testdev flush-page', bus: 'pio', base: 0xe4, length: FLUSH_WIDTH },
   { name: 'pc-testdev ioport-byte', bus: 'pio', base: 0xe8, length: SCRATCH_SIZE },
   { name: 'pc-testdev irq-line', bus: 'pio', base: 0x2000, length: IRQ_PORTS },
-  { name: 'pc-testdev iomem', bus: 'mmio', base: 0xff00_0000, length: IOMEM_SIZE },
+  { name: 'pc-testdev iomem', bus: 'mmio', base: PC_TESTDEV_IOMEM_BASE, length: IOMEM_SIZE },
 ] as const;
 
 /** Shared state: the scratch register, then iomem. */
