@@ -9,6 +9,7 @@ import { DESC_F_NEXT, DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
 import { RNG_MAX_REQUEST, VirtioRng } from '../../src/devices/virtio/rng.js';
 import { NO_VECTOR } from '../../src/devices/virtio/transport-state.js';
 import { VirtioPciDevice } from '../../src/devices/virtio/pci-transport.js';
+import { VirtioBackend } from '../../src/devices/virtio/backend.js';
 import { guardedMemory, queueLayout, VirtioDriver } from '../helpers/virtio-driver.js';
 
 const RAM_SIZE = 0x40000;
@@ -313,4 +314,19 @@ test('what the queue served (chains and bytes) is counted in the shared state, f
   assert.deepEqual(served(), [{ chains: 2, bytes: 96 }]);
   d.reset();
   assert.deepEqual(served(), [{ chains: 2, bytes: 96 }], 'counted since the machine was built, across driver resets');
+});
+
+test('the queue\'s own indices are kept in the shared state: a new I/O thread over it goes on where the last one stopped', () => {
+  const { d, memory } = readyRng();
+  d.offerChain(0, [{ addr: BUFFER, len: 16, flags: DESC_F_WRITE }]);
+  d.offerChain(0, [{ addr: BUFFER + 16, len: 16, flags: DESC_F_WRITE }], 1);
+  d.notify(0);
+  assert.deepEqual(d.takeUsed(0), [{ id: 0, len: 16 }, { id: 1, len: 16 }]);
+  // As after a restore: another backend, knowing nothing but the shared state and guest memory.
+  const reports: string[] = [];
+  const next = new VirtioBackend(d.fn, memory, new VirtioRng(), (m) => reports.push(m));
+  d.offerChain(0, [{ addr: BUFFER + 32, len: 8, flags: DESC_F_WRITE }], 2);
+  next.notify(0);
+  assert.deepEqual(d.takeUsed(0), [{ id: 2, len: 8 }], 'the third chain, in the third used entry; the first two not served again');
+  assert.deepEqual(reports, []);
 });

@@ -79,6 +79,8 @@ export class VirtioBackend {
             maxSize: this.device.info.queueSizes[queue],
             eventIdx: (features & Feature.EVENT_IDX) !== 0n,
             indirect: (features & Feature.INDIRECT_DESC) !== 0n,
+            // Where an earlier I/O thread (or process) left the ring; 0 and 0 after a reset.
+            start: t.ringIndices(queue),
           },
         );
       } catch (e) {
@@ -97,6 +99,7 @@ export class VirtioBackend {
     const t = this.fn.transport;
     t.busy = false;
     t.addServed(queue, ready.takeServed());
+    t.setRingIndices(queue, ready.indices());
     if (t.resetPending) {
       this.fn.completeReset();
       return;

@@ -45,6 +45,8 @@ export interface QueueOptions {
   eventIdx: boolean;
   /** VIRTIO_F_INDIRECT_DESC was negotiated. */
   indirect: boolean;
+  /** Where the device's side of the ring stands (default 0 and 0, a fresh ring). */
+  start?: { lastAvail: number; used: number };
 }
 
 /** A guest buffer, inside guest RAM. */
@@ -93,6 +95,8 @@ export class SplitQueue {
       throw new QueueError(`queue size ${size} is not a power of two up to ${maxSize}`);
     }
     this.size = size;
+    this.lastAvail = options.start?.lastAvail ?? 0;
+    this.used = options.start?.used ?? 0;
     checkArea(memory, 'descriptor table', desc, DESCRIPTOR_SIZE * size, 16);
     checkArea(memory, 'available ring', driver, availRingSize(size), 2);
     checkArea(memory, 'used ring', device, usedRingSize(size), 4);
@@ -101,6 +105,11 @@ export class SplitQueue {
   /** The used ring's index as the device last wrote it. */
   get usedIndex(): number {
     return this.used;
+  }
+
+  /** The device's side of the ring, to keep beside the queue's registers. */
+  indices(): { lastAvail: number; used: number } {
+    return { lastAvail: this.lastAvail, used: this.used };
   }
 
   /** The next chain the driver made available, or undefined when there is none. */

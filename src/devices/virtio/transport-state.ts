@@ -28,8 +28,19 @@ const At = {
   QUEUES: 32,
 } as const;
 
-const QUEUE_ENTRY = 32;
-const Q = { SIZE: 0, VECTOR: 2, ENABLE: 4, DESC: 8, DRIVER: 16, DEVICE: 24 } as const;
+const QUEUE_ENTRY = 40;
+/**
+ * LAST_AVAIL and USED are the device's side of the ring: the next available
+ * entry it will take and its used index, kept here (not only in the I/O
+ * thread's queue object) so the queue's whole state is data another thread
+ * or process can take over.
+ */
+const Q = { SIZE: 0, VECTOR: 2, ENABLE: 4, DESC: 8, DRIVER: 16, DEVICE: 24, LAST_AVAIL: 32, USED: 34 } as const;
+
+export interface RingIndices {
+  lastAvail: number;
+  used: number;
+}
 /**
  * After the queue registers: what each queue has served since the machine
  * was built (chains returned, bytes written into them), kept across
@@ -112,6 +123,17 @@ export class TransportState {
 
   private queueAt(q: number): number {
     return At.QUEUES + q * QUEUE_ENTRY;
+  }
+
+  ringIndices(q: number): RingIndices {
+    const at = this.queueAt(q);
+    return { lastAvail: this.v.getUint16(at + Q.LAST_AVAIL, true), used: this.v.getUint16(at + Q.USED, true) };
+  }
+
+  setRingIndices(q: number, { lastAvail, used }: RingIndices): void {
+    const at = this.queueAt(q);
+    this.v.setUint16(at + Q.LAST_AVAIL, lastAvail, true);
+    this.v.setUint16(at + Q.USED, used, true);
   }
 
   private countersAt(q: number): number {
