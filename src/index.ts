@@ -33,3 +33,5 @@ export { LinuxImageError, LinuxLoadError } from './boot/linux/errors.js';
 export { RawImageError } from './boot/raw.js';
 export { CpuFeatureError } from './arch/x86/cpu-features.js';
 export { SystemError } from './kvm/errors.js';
+export { snapshotMachine, loadSnapshot, type LoadedSnapshot, type SavedConfig } from './snapshot/vm-snapshot.js';
+export { SnapshotError } from './snapshot/snapshot-file.js';

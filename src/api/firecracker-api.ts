@@ -4,7 +4,9 @@
  * read, 400 with a fault message for anything refused, pre-boot requests
  * refused once the VM runs. tsvmm's own additions live under /tsvmm/.
  */
-import { ActionBody, LoggerBody, MetricsBody, DrivePatch, NetworkInterfacePatch, parseInput, VmStateBody, InputError } from '../config/firecracker-schema.js';
+import {
+  ActionBody, DrivePatch, InputError, LoggerBody, MetricsBody, NetworkInterfacePatch, parseInput, SnapshotCreateBody, VmStateBody,
+} from '../config/firecracker-schema.js';
 import { TSVMM_VERSION, FIRECRACKER_API_VERSION } from '../version.js';
 import { ApiError, type ApiRequest, type ApiResponse } from './http-unix-server.js';
 import { NOT_AFTER_START, NOT_BEFORE_START, type VmmController } from './vmm-controller.js';
@@ -73,6 +75,14 @@ const ROUTES: [string, string, Route][] = [
     return NO_CONTENT;
   }],
   ['GET', '/vm/config', (vmm) => ok(vmm.fullConfigView())],
+  ['PUT', '/snapshot/create', (vmm, body) => {
+    const { snapshot_path, mem_file_path } = parseInput(SnapshotCreateBody, body, 'snapshot/create');
+    vmm.snapshot(snapshot_path, mem_file_path);
+    return NO_CONTENT;
+  }],
+  ['PUT', '/snapshot/load', () => {
+    throw new ApiError('loading a snapshot over the API is not supported by tsvmm yet: run tsvmm run --restore STATE --restore-mem MEMORY');
+  }],
   ['PUT', '/tsvmm/raw-boot', preBoot((vmm, body) => vmm.resources.setRawBoot(body))],
   ['GET', '/tsvmm/exit-stats', (vmm) => {
     const stats = vmm.exitStats();

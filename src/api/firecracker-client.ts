@@ -71,6 +71,8 @@ export class FirecrackerClient {
   pause = () => this.call<void>('PATCH', '/vm', { state: 'Paused' });
   resume = () => this.call<void>('PATCH', '/vm', { state: 'Resumed' });
   vmConfig = () => this.call<Record<string, unknown>>('GET', '/vm/config');
+  createSnapshot = (snapshotPath: string, memFilePath: string) =>
+    this.call<void>('PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: snapshotPath, mem_file_path: memFilePath });
   /** tsvmm's own: boot a raw binary. */
   putRawBoot = (body: RawBootBody) => this.call<void>('PUT', '/tsvmm/raw-boot', body);
   /** tsvmm's own: the VM exits so far, by reason. */

@@ -11,6 +11,7 @@ import { configViewOf, type VmResources } from '../config/vm-resources.js';
 import { ApiError } from './http-unix-server.js';
 import { Metrics } from './metrics.js';
 import { ApiLogger } from './api-logger.js';
+import { snapshotMachine } from '../snapshot/vm-snapshot.js';
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
@@ -42,11 +43,27 @@ export class VmmController {
   ) {}
 
   private adoptedView?: ReturnType<typeof configViewOf>;
+  /** What the running machine was built from, for snapshots. */
+  private config?: Omit<MachineConfig, 'console'>;
 
   /** A machine started elsewhere (`tsvmm run --api-sock`) from `config`: the API sees it running from the first request. */
   adopt(machine: Machine, config: Omit<MachineConfig, 'console'>): void {
     this.machine = machine;
+    this.config = config;
     this.adoptedView = configViewOf(config);
+  }
+
+  /** PUT /snapshot/create: the paused VM's state and memory to files. */
+  snapshot(statePath: string, memoryPath: string): void {
+    const { machine, config } = this;
+    if (machine === undefined || config === undefined) throw new ApiError(NOT_BEFORE_START);
+    if (machine.state !== 'paused') throw new ApiError('Cannot create a snapshot of a running microVM: pause it first (PATCH /vm Paused).');
+    try {
+      snapshotMachine(machine, config, statePath, memoryPath);
+    } catch (e) {
+      throw new ApiError(`Cannot create the snapshot: ${(e as Error).message}`);
+    }
+    this.logger.info(`snapshot written to ${statePath} and ${memoryPath}`);
   }
 
   machineConfigView(): unknown {
@@ -70,6 +87,7 @@ export class VmmController {
   async start(): Promise<void> {
     if (this.started || this.launched) throw new ApiError(NOT_AFTER_START);
     const config = this.resources.machineConfig();
+    this.config = config;
     const launch = this.launcher(config, this.resources.serialOutPath);
     this.launched = launch;
     try {

@@ -49,7 +49,9 @@ runFlags(
     .option('--vsock <cid=N[,uds=PATH]>', 'a virtio-vsock line to the host: through vhost-vsock (host AF_VSOCK, CID 2), or with uds= over Unix sockets as Firecracker does')
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit'))
     .option('--config-file <file>', 'boot the VM a Firecracker configuration file describes (JSON: boot-source, machine-config, drives, ...)')
-    .option('--api-sock <path>', 'expose the running VM through Firecracker\'s API on this Unix socket'),
+    .option('--api-sock <path>', 'expose the running VM through Firecracker\'s API on this Unix socket')
+    .option('--restore <state-file>', 'resume a VM from a snapshot (PUT /snapshot/create); with --restore-mem')
+    .option('--restore-mem <memory-file>', 'the snapshot\'s guest memory file'),
 ).action(async (command: string[], opts) => {
   process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);
 });

@@ -25,6 +25,7 @@ import { HttpUnixServer } from '../api/http-unix-server.js';
 import { VmmController } from '../api/vmm-controller.js';
 import { VmResources } from '../config/vm-resources.js';
 import { readConfigFile } from './serve-command.js';
+import { loadSnapshot, type LoadedSnapshot } from '../snapshot/vm-snapshot.js';
 
 export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMachine' | 'exitStatus' | 'tripleFaultResets'> {
   console: string;
@@ -48,6 +49,8 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMach
   onReboot: 'exit' | 'restart';
   configFile?: string;
   apiSock?: string;
+  restore?: string;
+  restoreMem?: string;
 }
 
 // Serial console, and a panic reboots at once (the VMM sees the panic line and reports it).
@@ -58,8 +61,18 @@ const RAW_DEFAULT_MODE: CpuMode = 'long';
 const RAW_DEFAULT_LOAD_ADDRESS = '0x100000';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
-  const config = opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command);
+  if (opts.restoreMem !== undefined && opts.restore === undefined) throw new UsageError('--restore-mem goes with --restore STATE-FILE');
+  const restored = opts.restore === undefined ? undefined : restoreSnapshot(opts, command);
+  const config = restored?.config ?? (opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command));
   const flags: RunFlags = { ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux' };
+  if (restored) {
+    // The saved state goes into the first machine; a reboot after it starts the guest afresh.
+    let pending: LoadedSnapshot | undefined = restored;
+    flags.onMachine = (machine) => {
+      pending?.apply(machine);
+      pending = undefined;
+    };
+  }
   if (opts.apiSock === undefined) return runMachine(config, flags);
   // The API sees the machine this command built, running.
   const vmm = new VmmController(new VmResources(), () => {
@@ -67,7 +80,13 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   });
   const server = await HttpUnixServer.listen(opts.apiSock, (request) => handleFirecrackerRequest(vmm, request));
   try {
-    return await runMachine(config, { ...flags, onMachine: (machine) => vmm.adopt(machine, config) });
+    return await runMachine(config, {
+      ...flags,
+      onMachine: (machine) => {
+        flags.onMachine?.(machine);
+        vmm.adopt(machine, config);
+      },
+    });
   } finally {
     vmm.metrics.flush();
     vmm.metrics.close();
@@ -75,8 +94,8 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   }
 }
 
-/** --config-file describes the whole machine: the flags that would also describe it are refused. */
-function configFromFile(opts: RunOptions, command: string[]): RunConfig {
+/** The flags that would describe the machine, when something else (a config file, a snapshot) already does. */
+function describingFlags(opts: RunOptions, command: string[]): string[] {
   const flag = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   const clashing = [
     ...(['raw', 'kernel', 'initrd', 'append', 'mem', 'vsock', 'testDevice'] as const).filter((k) => opts[k] !== undefined).map(flag),
@@ -84,8 +103,22 @@ function configFromFile(opts: RunOptions, command: string[]): RunConfig {
     ...(opts.cpus !== '1' ? ['--cpus'] : []),
     ...(command.length > 0 ? ['the command after --'] : []),
   ];
+  return clashing;
+}
+
+/** --config-file describes the whole machine: the flags that would also describe it are refused. */
+function configFromFile(opts: RunOptions, command: string[]): RunConfig {
+  const clashing = describingFlags(opts, command);
   if (clashing.length > 0) throw new UsageError(`--config-file describes the VM; drop ${clashing.join(', ')}`);
   return readConfigFile(opts.configFile!).machineConfig();
+}
+
+/** --restore STATE --restore-mem MEMORY: the snapshot describes the machine, and its state goes into it. */
+function restoreSnapshot(opts: RunOptions, command: string[]): LoadedSnapshot {
+  const clashing = [...describingFlags(opts, command), ...(opts.configFile !== undefined ? ['--config-file'] : [])];
+  if (clashing.length > 0) throw new UsageError(`--restore describes the VM; drop ${clashing.join(', ')}`);
+  if (opts.restoreMem === undefined) throw new UsageError('--restore needs --restore-mem, the snapshot\'s memory file');
+  return loadSnapshot(opts.restore!, opts.restoreMem);
 }
 
 type RunConfig = Parameters<typeof runMachine>[0];

@@ -84,7 +84,14 @@ async function runOnce(
 ): Promise<{ stop: VmStop; status: number }> {
   const machine = buildMachine({ ...config, timeExits: flags.stats, traceFd });
   signals.machine = machine;
-  flags.onMachine?.(machine);
+  try {
+    flags.onMachine?.(machine);
+  } catch (e) {
+    // Its workers would keep the process alive.
+    signals.machine = undefined;
+    await machine.destroy();
+    throw e;
+  }
   if (signals.stop) void machine.stop(signals.stop);
   if (flags.memoryMap && first) process.stderr.write(`guest-physical memory map:\n${formatMemoryMap(machine.memoryMap())}\n`);
 

@@ -101,6 +101,13 @@ export const MetricsBody = z.strictObject({
   properties: z.record(z.string(), z.string()).optional(),
 });
 
+export const SnapshotCreateBody = z.strictObject({
+  snapshot_path: hostPath,
+  mem_file_path: hostPath,
+  snapshot_type: onlyValue('Full', 'diff snapshots are not supported by tsvmm yet; use Full'),
+  version: z.string().optional(),
+});
+
 export const ActionBody = z.strictObject({ action_type: z.enum(['FlushMetrics', 'InstanceStart', 'SendCtrlAltDel']) });
 export const VmStateBody = z.strictObject({ state: z.enum(['Paused', 'Resumed']) });
 

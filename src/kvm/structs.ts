@@ -71,11 +71,14 @@ const kvmPitChannelState = struct('kvm_pit_channel_state', {
 export const kvmPitState2 = struct('kvm_pit_state2', {
   channels: array(kvmPitChannelState, 3), flags: 'u32', reserved: array('u32', 9),
 });
+export type KvmPitState2 = ReturnType<typeof kvmPitState2.decode>;
 export const kvmPitConfig = struct('kvm_pit_config', { flags: 'u32', pad: array('u32', 15) });
 
 export const kvmClockData = struct('kvm_clock_data', {
   clock: 'u64', flags: 'u32', pad0: 'u32', realtime: 'u64', host_tsc: 'u64', pad: array('u32', 4),
 });
+
+export type KvmClockData = ReturnType<typeof kvmClockData.decode>;
 
 export const kvmVcpuEvents = struct('kvm_vcpu_events', {
   exception_injected: 'u8', exception_nr: 'u8', exception_has_error_code: 'u8', exception_pending: 'u8',

@@ -5,7 +5,7 @@
 import { Cap, requiredCaps, type CapName } from './capabilities.js';
 import * as ioc from './ioctls.js';
 import { close, ioctlBuffer, ioctlValue, open, O_RDWR } from './libc.js';
-import { kvmCpuid2Header, kvmCpuidEntry2, type CpuidEntry } from './structs.js';
+import { kvmCpuid2Header, kvmCpuidEntry2, kvmMsrListHeader, type CpuidEntry } from './structs.js';
 import { VmFd } from './vm.js';
 
 export const KVM_API_VERSION = 12;
@@ -65,6 +65,16 @@ export class Kvm {
     ioctlBuffer(this.fd, ioc.KVM_GET_SUPPORTED_CPUID, buf, 'KVM_GET_SUPPORTED_CPUID');
     const { nent } = kvmCpuid2Header.decode(buf);
     return Array.from({ length: nent }, (_, i) => kvmCpuidEntry2.decode(buf, kvmCpuid2Header.size + i * kvmCpuidEntry2.size));
+  }
+
+  /** The MSRs KVM can save and restore for a vCPU (KVM_GET_MSR_INDEX_LIST). */
+  msrIndexList(): number[] {
+    const room = 1024;
+    const buf = kvmMsrListHeader.encode({ nmsrs: room }, kvmMsrListHeader.alloc(room * 4));
+    ioctlBuffer(this.fd, ioc.KVM_GET_MSR_INDEX_LIST, buf, 'KVM_GET_MSR_INDEX_LIST');
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const n = view.getUint32(0, true);
+    return Array.from({ length: n }, (_, i) => view.getUint32(kvmMsrListHeader.size + i * 4, true));
   }
 
   createVm(): VmFd {

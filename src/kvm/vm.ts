@@ -87,6 +87,35 @@ export class VmFd {
     ioctlBuffer(this.fd, ioc.KVM_SET_GSI_ROUTING, buf, 'KVM_SET_GSI_ROUTING');
   }
 
+  /** The in-kernel PIC (chips 0 and 1) or I/O APIC (chip 2), as KVM keeps it. */
+  getIrqchip(chipId: number): Uint8Array {
+    const buf = s.kvmIrqchip.encode({ chip_id: chipId, pad: 0, chip: new Uint8Array(512) });
+    ioctlBuffer(this.fd, ioc.KVM_GET_IRQCHIP, buf, 'KVM_GET_IRQCHIP');
+    return s.kvmIrqchip.decode(buf).chip;
+  }
+  setIrqchip(chipId: number, chip: Uint8Array): void {
+    ioctlBuffer(this.fd, ioc.KVM_SET_IRQCHIP, s.kvmIrqchip.encode({ chip_id: chipId, pad: 0, chip }), 'KVM_SET_IRQCHIP');
+  }
+
+  getPit2(): s.KvmPitState2 {
+    const buf = s.kvmPitState2.alloc();
+    ioctlBuffer(this.fd, ioc.KVM_GET_PIT2, buf, 'KVM_GET_PIT2');
+    return s.kvmPitState2.decode(buf);
+  }
+  setPit2(state: s.KvmPitState2): void {
+    ioctlBuffer(this.fd, ioc.KVM_SET_PIT2, s.kvmPitState2.encode(state), 'KVM_SET_PIT2');
+  }
+
+  /** kvmclock's time base. */
+  getClock(): s.KvmClockData {
+    const buf = s.kvmClockData.alloc();
+    ioctlBuffer(this.fd, ioc.KVM_GET_CLOCK, buf, 'KVM_GET_CLOCK');
+    return s.kvmClockData.decode(buf);
+  }
+  setClock(data: s.KvmClockData): void {
+    ioctlBuffer(this.fd, ioc.KVM_SET_CLOCK, s.kvmClockData.encode(data), 'KVM_SET_CLOCK');
+  }
+
   /** Creates vCPU `id` (its APIC id) and returns its fd. */
   createVcpu(id: number): number {
     return ioctlValue(this.fd, ioc.KVM_CREATE_VCPU, id, 'KVM_CREATE_VCPU');

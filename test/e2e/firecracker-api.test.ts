@@ -28,9 +28,12 @@ async function bootSource(command: string[]) {
   return { kernel_image_path: guest.kernel, initrd_path: guest.initrd, boot_args: `console=ttyS0 panic=-1 quiet ${guestCommandParameter(command)}` };
 }
 
-/** Waits until the API socket answers. */
+/**
+ * Waits until the API socket is there. `tsvmm run` opens it once the machine's configuration is
+ * ready, after it has read and unpacked the default guest: seconds in the rig, where TCG runs gunzip.
+ */
 async function connect(sock: string, cli: RunningProcess): Promise<FirecrackerClient> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 2400; i++) {
     if (existsSync(sock)) return new FirecrackerClient(sock);
     const { stderr } = cli.output();
     if (stderr !== '') throw new Error(`tsvmm serve failed: ${stderr}`);

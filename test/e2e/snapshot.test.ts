@@ -1,0 +1,115 @@
+/**
+ * Snapshots: a raw guest counting in its registers is paused, saved to a
+ * state file and a memory file, and restored in new processes (twice, side
+ * by side) where it counts on from where it stood; the same through the
+ * API's PUT /snapshot/create; and damaged, cut or foreign snapshots
+ * refused in one line, the files left as they were.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FirecrackerClient } from '../../src/api/firecracker-client.js';
+import { snapshotMachine, type SavedConfig } from '../../src/snapshot/vm-snapshot.js';
+import { MiB } from '../../src/memory/layout.js';
+import { buildMachine } from '../../src/vmm/builder.js';
+import { runCli, startCli } from '../helpers/cli.js';
+import { guestFile } from '../helpers/guests.js';
+import { kvmTest } from '../helpers/kvm.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tsvmm-snapshot-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const LOAD = 0x100000;
+const DONE_STATUS = (0x33 << 1) | 1;
+const LAST = 0x10;
+
+const counts = (text: string) => [...text.matchAll(/^count ([0-9a-f]{2})$/gm)].map((m) => parseInt(m[1], 16));
+const hash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+/** Runs count-loop.s until it has printed `upTo`, pauses it and saves it; returns the counts it printed. */
+async function countAndSnapshot(state: string, memory: string, upTo = 3): Promise<number[]> {
+  const config: SavedConfig = { memory: 64 * MiB, cpus: 1, boot: { kind: 'raw', image: readFileSync(guestFile('count-loop.s', { address: LOAD })), mode: 'long', loadAddr: LOAD } };
+  let output = '';
+  const machine = buildMachine({ ...config, console: (d) => (output += Buffer.from(d).toString('latin1')) });
+  try {
+    await machine.start();
+    for (let i = 0; i < 1200 && !counts(output).includes(upTo); i++) await sleep(50);
+    await machine.pause();
+    assert.ok(counts(output).includes(upTo), `the guest counted to ${upTo}: ${output}`);
+    snapshotMachine(machine, config, state, memory);
+    return counts(output);
+  } finally {
+    await machine.destroy();
+  }
+}
+
+/** The counts a restored run prints, and its status. */
+async function restore(state: string, memory: string) {
+  const r = await runCli(['run', '--restore', state, '--restore-mem', memory], { timeoutMs: 3 * 60_000 });
+  return { counts: counts(r.stdout), status: r.status, stderr: r.stderr };
+}
+
+const following = (from: number) => Array.from({ length: LAST - from }, (_, i) => from + 1 + i);
+
+kvmTest('a paused guest saved to files counts on in a new process from where it stood, twice side by side', async () => {
+  const state = join(dir, 'count.state');
+  const memory = join(dir, 'count.mem');
+  const before = await countAndSnapshot(state, memory);
+  const last = before.at(-1)!;
+  assert.deepEqual(before, Array.from({ length: last }, (_, i) => i + 1));
+  const [one, two] = await Promise.all([restore(state, memory), restore(state, memory)]);
+  for (const r of [one, two]) {
+    assert.deepEqual(r.counts, following(last), `counting on from ${last}, not from 1\n${r.stderr}`);
+    assert.equal(r.status, DONE_STATUS);
+  }
+});
+
+kvmTest('PUT /snapshot/create saves a paused VM that tsvmm run started; tsvmm run --restore brings it back', async () => {
+  const sock = join(dir, 'api.sock');
+  const cli = startCli(['run', '--raw', guestFile('count-loop.s', { address: LOAD }), '--api-sock', sock], { timeoutMs: 3 * 60_000 });
+  await cli.waitFor(/^count 02$/m);
+  const client = new FirecrackerClient(sock);
+  await assert.rejects(client.createSnapshot(join(dir, 'x'), join(dir, 'y')), /pause it first/);
+  await client.pause();
+  const state = join(dir, 'api.state');
+  const memory = join(dir, 'api.mem');
+  await client.createSnapshot(state, memory);
+  const last = counts(cli.output().stdout).at(-1)!;
+  cli.child.kill('SIGTERM');
+  await cli.done;
+  const r = await restore(state, memory);
+  assert.deepEqual(r.counts, following(last));
+  assert.equal(r.status, DONE_STATUS);
+});
+
+kvmTest('a damaged, cut, foreign or mismatched snapshot is refused in one line, and left as it was', async () => {
+  const state = join(dir, 'good.state');
+  const memory = join(dir, 'good.mem');
+  await countAndSnapshot(state, memory, 1);
+  const refused = async (s: string, m: string, message: RegExp) => {
+    const hashes = [s, m].filter(existsSync).map(hash);
+    const r = await runCli(['run', '--restore', s, '--restore-mem', m]);
+    assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 2, stdout: '' }, r.stderr);
+    assert.match(r.stderr, new RegExp(`^tsvmm: ${message.source}\\n$`));
+    assert.deepEqual([s, m].filter(existsSync).map(hash), hashes, 'nothing written to the snapshot files');
+  };
+  const copy = (name: string, edit: (b: Buffer) => Buffer) => {
+    const path = join(dir, name);
+    writeFileSync(path, edit(Buffer.from(readFileSync(state))));
+    return path;
+  };
+  await refused(copy('flipped.state', (b) => { b[b.length - 40] ^= 0xff; return b; }), memory, /snapshot '.*flipped.state' fails its checksum: it was changed or damaged/);
+  await refused(copy('cut.state', (b) => b.subarray(0, b.length - 100)), memory, /snapshot '.*cut.state' is \d+ bytes, not the \d+ its header says: it was cut short or grew/);
+  await refused(copy('v9.state', (b) => { b.writeUInt32LE(9, 8); return b; }), memory, /snapshot '.*v9.state' has format version 9; this tsvmm reads version 1/);
+  await refused(copy('junk.state', () => Buffer.from('not a snapshot at all, just some words to fill the header and more')), memory, /snapshot '.*junk.state' is not a tsvmm snapshot \(no TSVMMSNP header\)/);
+  await refused(state, join(dir, 'missing.mem'), /snapshot memory '.*missing.mem': no such file/);
+  const shortMemory = join(dir, 'short.mem');
+  writeFileSync(shortMemory, readFileSync(memory).subarray(0, 1 * MiB));
+  await refused(state, shortMemory, /snapshot memory '.*short.mem' is shorter than the machine's RAM/);
+  truncateSync(shortMemory, 0);
+  const flags = await runCli(['run', '--restore', state, '--restore-mem', memory, '--mem', '1G']);
+  assert.deepEqual({ status: flags.status, stderr: flags.stderr }, { status: 2, stderr: 'tsvmm: --restore describes the VM; drop --mem\n' });
+});
