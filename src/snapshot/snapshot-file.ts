@@ -22,12 +22,17 @@ export class SnapshotError extends Error {
   }
 }
 
-/** JSON with what JSON lacks: bigints (registers) and bytes (device state, LAPIC pages). */
-const replacer = (_key: string, value: unknown): unknown => {
-  if (typeof value === 'bigint') return { $bigint: value.toString() };
-  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString('base64') };
+/**
+ * JSON with what JSON lacks: bigints (registers) and bytes (device state,
+ * LAPIC pages, images). The holder's own value is looked at, not the one
+ * JSON passes: a Buffer has been through its toJSON() by then.
+ */
+function replacer(this: Record<string, unknown>, key: string, value: unknown): unknown {
+  const original = this[key];
+  if (typeof original === 'bigint') return { $bigint: original.toString() };
+  if (original instanceof Uint8Array) return { $bytes: Buffer.from(original.buffer, original.byteOffset, original.byteLength).toString('base64') };
   return value;
-};
+}
 const reviver = (_key: string, value: unknown): unknown => {
   if (value !== null && typeof value === 'object') {
     const v = value as { $bigint?: string; $bytes?: string };

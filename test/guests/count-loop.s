@@ -1,12 +1,12 @@
 # 64-bit long mode, one vCPU: counts in R12, and each time the count passes
-# a multiple of 2^22 prints "count NN" (NN = count >> 22, in hex) on COM1.
-# At count 0x10 << 22 it writes 0x33 to the debug-exit port (status 103).
+# a multiple of 2^25 prints "count NN" (NN = count >> 25, in hex) on COM1.
+# At count 0x10 << 25 it writes 0x33 to the debug-exit port (status 103).
 # The count lives only in the CPU: a snapshot restored in another process
 # goes on from where it was, never from 01 again.
     .code64
     .set COM1, 0x3f8
     .set DEBUG_EXIT, 0xf4
-    .set STEP_SHIFT, 22
+    .set STEP_SHIFT, 25
     .set LAST, 0x10
     .set EXIT_DONE, 0x33
     .globl _start
