@@ -64,15 +64,8 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   if (opts.restoreMem !== undefined && opts.restore === undefined) throw new UsageError('--restore-mem goes with --restore STATE-FILE');
   const restored = opts.restore === undefined ? undefined : restoreSnapshot(opts, command);
   const config = restored?.config ?? (opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command));
-  const flags: RunFlags = { ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux' };
-  if (restored) {
-    // The saved state goes into the first machine; a reboot after it starts the guest afresh.
-    let pending: LoadedSnapshot | undefined = restored;
-    flags.onMachine = (machine) => {
-      pending?.apply(machine);
-      pending = undefined;
-    };
-  }
+  // A snapshot makes the first machine; a reboot after it starts the guest afresh.
+  const flags: RunFlags = { ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux', snapshot: restored };
   if (opts.apiSock === undefined) return runMachine(config, flags);
   // The API sees the machine this command built, running.
   const vmm = new VmmController(new VmResources(), () => {

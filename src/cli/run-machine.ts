@@ -14,6 +14,7 @@ import type { MachineConfig } from '../vmm/config.js';
 import type { Machine } from '../vmm/machine.js';
 import { formatMemoryMap } from '../vmm/memory-map.js';
 import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
+import type { LoadedSnapshot } from '../snapshot/vm-snapshot.js';
 
 export interface RunFlags {
   console?: ConsoleMode;
@@ -28,6 +29,8 @@ export interface RunFlags {
   tripleFaultResets?: boolean;
   /** The process status for how the VM ended (default: the stop's own, or the default guest's command's). */
   exitStatus?: (stop: VmStop) => number;
+  /** The first machine is this snapshot's, not one booted afresh. */
+  snapshot?: LoadedSnapshot;
   /** Hears each machine once it is built (the API server pauses and resumes it). */
   onMachine?: (machine: Machine) => void;
 }
@@ -82,7 +85,8 @@ async function runOnce(
   first: boolean,
   signals: { stop?: VmStop; machine?: Machine },
 ): Promise<{ stop: VmStop; status: number }> {
-  const machine = buildMachine({ ...config, timeExits: flags.stats, traceFd });
+  const options = { timeExits: flags.stats, traceFd };
+  const machine = first && flags.snapshot ? flags.snapshot.build(options) : buildMachine({ ...config, ...options });
   signals.machine = machine;
   try {
     flags.onMachine?.(machine);

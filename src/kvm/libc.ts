@@ -15,6 +15,8 @@ const c = {
   mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)'),
   munmap: libc.func('int munmap(void *addr, size_t length)'),
   memfdCreate: libc.func('int memfd_create(const char *name, unsigned int flags)'),
+  // memmove(p, p, 0) returns p: koffi's way to turn an address into a pointer it can view.
+  pointerAt: libc.func('void *memmove(uintptr_t dest, uintptr_t src, size_t n)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   read: libc.func('long read(int fd, void *buf, size_t count)'),
@@ -29,6 +31,7 @@ export const O_CLOEXEC = 0o2000000;
 const PROT_READ = 1;
 const PROT_WRITE = 2;
 const MAP_SHARED = 1;
+const MAP_PRIVATE = 2;
 const MFD_CLOEXEC = 1;
 const EFD_CLOEXEC = 0o2000000;
 const EFD_NONBLOCK = 0o4000;
@@ -66,7 +69,7 @@ export function ioctlRaw(fd: number, request: number): number {
   return r < 0 ? -koffi.errno() : r;
 }
 
-/** A shared read/write mapping of `length` bytes of `fd`. */
+/** A read/write mapping of `length` bytes of a file. */
 export interface Mapping {
   readonly address: bigint;
   readonly length: number;
@@ -74,11 +77,30 @@ export interface Mapping {
   readonly pointer: unknown;
 }
 
+/** Writes reach the file (and every other mapping of it). */
 export function mmapShared(fd: number, length: number, offset = 0): Mapping {
-  const pointer = c.mmap(null, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
+  return mmap(fd, length, offset, MAP_SHARED);
+}
+
+/** Copy-on-write: pages are read from the file when first touched, and writes stay in this process. */
+export function mmapPrivate(fd: number, length: number, offset = 0): Mapping {
+  return mmap(fd, length, offset, MAP_PRIVATE);
+}
+
+function mmap(fd: number, length: number, offset: number, flags: number): Mapping {
+  const pointer = c.mmap(null, length, PROT_READ | PROT_WRITE, flags, fd, offset);
   const address = koffi.address(pointer);
   if (address === 0xffffffffffffffffn) throw new SystemError('mmap', koffi.errno());
   return { address, length, buffer: koffi.view(pointer, length), pointer };
+}
+
+/**
+ * The bytes at `address`, mapped by another thread of this process: a
+ * worker sees guest RAM through the main thread's mapping this way (one
+ * mapping per VM, so a private one stays one copy).
+ */
+export function viewAt(address: bigint, length: number): ArrayBuffer {
+  return koffi.view(c.pointerAt(address, address, 0), length);
 }
 
 export function munmap(mapping: Mapping): void {

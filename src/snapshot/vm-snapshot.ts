@@ -3,18 +3,24 @@
  * the configuration it was built from, each vCPU's state as KVM keeps it
  * (registers, special registers, XSAVE area, XCR0, local APIC, pending
  * events, MP state, every MSR KVM lists), the in-kernel PIC, I/O APIC, PIT
- * and kvmclock, each device's shared state, and guest RAM.
+ * and kvmclock, each device's shared state (PCI config space, virtio
+ * registers and ring indices, MSI-X tables), the MSI routes, and guest RAM.
+ * The machine is paused, so no I/O thread is in the middle of a request.
  *
- * Restoring builds the same machine from the saved configuration, then
- * puts every piece of state back before a vCPU runs.
+ * Restoring builds the same machine from the saved configuration with its
+ * RAM mapped from the memory file (copy-on-write, read as the guest
+ * touches it), puts every piece of state back before a vCPU runs, and
+ * starts the I/O threads over the devices' state: they go on from the
+ * saved ring indices, and serve what the driver had made available.
  *
- * Not yet: machines with PCI devices (their MSI-X routes and I/O threads
- * are rebuilt from their state, which restore does not do yet), memory
- * mapped lazily from the file, and diff snapshots; see issue 11.
+ * Not yet: diff snapshots, and the new MAC and vsock reset Firecracker
+ * documents for clones; see issue 11.
  */
-import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
 import { DeviceState } from '../devices/device-state.js';
 import type { KvmClockData, KvmPitState2, KvmRegs, KvmSregs, KvmVcpuEvents } from '../kvm/structs.js';
+import { MemoryFileError } from '../memory/mapping.js';
+import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
 import type { Machine } from '../vmm/machine.js';
 import { TSVMM_VERSION } from '../version.js';
@@ -43,19 +49,15 @@ interface VmSnapshot {
   clock: KvmClockData;
   /** Each device's shared state, in the machine's device order. */
   devices: { kind: string; state: Uint8Array }[];
+  /** The MSI routes the guest's MSI-X tables programmed. */
+  msiRoutes: Uint8Array;
 }
 
 const IRQCHIPS = [0, 1, 2]; // PIC master, PIC slave, I/O APIC
 
-function refuseUnsupported(config: SavedConfig): void {
-  const pci = (config.devices ?? []).find((d) => d.kind.startsWith('virtio-') || d.kind === 'pci-testdev');
-  if (pci) throw new SnapshotError(`snapshots of machines with PCI devices (${pci.kind}) are not supported yet`);
-}
-
 /** Saves a paused machine: its state to `statePath`, its RAM to `memoryPath`. */
 export function snapshotMachine(machine: Machine, config: SavedConfig, statePath: string, memoryPath: string): void {
   if (machine.state !== 'paused') throw new SnapshotError(`a snapshot needs a paused VM; this one is ${machine.state}`);
-  refuseUnsupported(config);
   const msrIndices = machine.kvm.msrIndexList();
   const vcpus = machine.vcpus.map(({ fd }): VcpuSnapshot => ({
     regs: fd.getRegs(),
@@ -76,6 +78,7 @@ export function snapshotMachine(machine: Machine, config: SavedConfig, statePath
     pit: vm.getPit2(),
     clock: vm.getClock(),
     devices: machine.devices.map((d) => ({ kind: d.spec.kind, state: new DeviceState(d.state).bytes.slice() })),
+    msiRoutes: machine.pci.routes.state.bytes.slice(),
   };
   writeMemoryFile(machine, memoryPath);
   writeStateFile(statePath, snapshot);
@@ -95,10 +98,14 @@ function writeMemoryFile(machine: Machine, path: string): void {
   renameSync(temporary, path);
 }
 
-/** A snapshot read and checked, ready to be applied to a machine built from its configuration. */
+/** What a restored machine gets beside the snapshot: where its console goes, and the run's exit tracing. */
+export type RestoreOptions = Pick<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
+
+/** A snapshot read and checked, ready to become a machine (as many as wanted: each its own copy). */
 export interface LoadedSnapshot {
   config: SavedConfig;
-  apply(machine: Machine): void;
+  /** The machine the snapshot describes, its state put back, not started. */
+  build(options?: RestoreOptions): Machine;
 }
 
 export function loadSnapshot(statePath: string, memoryPath: string): LoadedSnapshot {
@@ -106,29 +113,47 @@ export function loadSnapshot(statePath: string, memoryPath: string): LoadedSnaps
   if (snapshot.tsvmmVersion !== TSVMM_VERSION) {
     throw new SnapshotError(`snapshot '${statePath}' was written by tsvmm ${snapshot.tsvmmVersion}; this is tsvmm ${TSVMM_VERSION}`);
   }
-  refuseUnsupported(snapshot.config);
   return {
     config: snapshot.config,
-    apply: (machine) => applySnapshot(machine, snapshot, statePath, memoryPath),
+    build: (options = {}) => {
+      let machine: Machine;
+      try {
+        machine = buildMachine({ ...snapshot.config, ...options }, { restoreMemory: memoryPath });
+      } catch (e) {
+        if (e instanceof MemoryFileError) throw new SnapshotError(`snapshot memory ${e.message}`);
+        throw e;
+      }
+      try {
+        applySnapshot(machine, snapshot, statePath);
+      } catch (e) {
+        void machine.destroy();
+        throw e;
+      }
+      return machine;
+    },
   };
 }
 
 /** Puts the saved state into a machine built from the snapshot's configuration, before it starts. */
-function applySnapshot(machine: Machine, snapshot: VmSnapshot, statePath: string, memoryPath: string): void {
+function applySnapshot(machine: Machine, snapshot: VmSnapshot, statePath: string): void {
   if (machine.state !== 'built') throw new SnapshotError('a snapshot is applied to a machine that has not started');
   if (snapshot.vcpus.length !== machine.vcpus.length || snapshot.devices.length !== machine.devices.length) {
     throw new SnapshotError(`snapshot '${statePath}' does not describe this machine (its vCPUs or devices differ)`);
   }
-  readMemoryFile(machine, memoryPath);
   const { vm } = machine;
   IRQCHIPS.forEach((chip, i) => vm.setIrqchip(chip, snapshot.irqchips[i]));
   vm.setPit2(snapshot.pit);
   vm.setClock({ ...snapshot.clock, flags: 0 });
   machine.devices.forEach((d, i) => {
     const saved = snapshot.devices[i];
-    if (saved.kind !== d.spec.kind) throw new SnapshotError(`snapshot '${statePath}': device ${i} is a ${saved.kind}, the machine's a ${d.spec.kind}`);
-    new DeviceState(d.state).bytes.set(saved.state);
+    const bytes = new DeviceState(d.state).bytes;
+    if (saved.kind !== d.spec.kind || saved.state.length !== bytes.length) {
+      throw new SnapshotError(`snapshot '${statePath}': device ${i} is a ${saved.kind} of ${saved.state.length} bytes, the machine's a ${d.spec.kind} of ${bytes.length}`);
+    }
+    bytes.set(saved.state);
   });
+  machine.pci.routes.state.bytes.set(snapshot.msiRoutes);
+  machine.pci.routes.install();
   machine.vcpus.forEach(({ fd }, i) => {
     const v = snapshot.vcpus[i];
     // Order matters to KVM: special registers (modes) and the XCR before the XSAVE area, the LAPIC before events.
@@ -156,26 +181,4 @@ function everyMsr<I, O>(items: I[], batch: (items: I[]) => O[]): O[] {
     rest = rest.slice(out.length + 1);
   }
   return done;
-}
-
-function readMemoryFile(machine: Machine, path: string): void {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new SnapshotError(`snapshot memory '${path}': ${code === 'ENOENT' ? 'no such file' : code ?? (e as Error).message}`);
-  }
-  try {
-    for (const region of machine.memory.regions) {
-      for (let done = 0; done < region.bytes.length; ) {
-        const n = readSync(fd, region.bytes, done, region.bytes.length - done, null);
-        if (n === 0) throw new SnapshotError(`snapshot memory '${path}' is shorter than the machine's RAM`);
-        done += n;
-      }
-    }
-    if (readSync(fd, new Uint8Array(1), 0, 1, null) !== 0) throw new SnapshotError(`snapshot memory '${path}' is longer than the machine's RAM`);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -4,7 +4,7 @@
  */
 import type { MachineDevice } from '../devices/registry.js';
 import type { CpuidEntry } from '../kvm/structs.js';
-import type { RamRange } from '../memory/layout.js';
+import type { RamAddresses } from '../memory/mapping.js';
 import { assistMnemonics } from '../arch/x86/emulator/mnemonics.js';
 import type { VmStop } from '../devices/vm-stop.js';
 
@@ -12,8 +12,8 @@ export interface VcpuWorkerData {
   id: number;
   vcpuFd: number;
   mmapSize: number;
-  memfd: number;
-  ram: RamRange[];
+  /** Guest RAM, as the main thread mapped it. */
+  ram: RamAddresses;
   /** The VM fd, for interrupt lines raised by devices. */
   vmFd: number;
   devices: MachineDevice[];

@@ -9,7 +9,7 @@ import { attachDevice } from '../devices/registry.js';
 import { pthreadSelf } from '../kvm/libc.js';
 import { VcpuFd } from '../kvm/vcpu.js';
 import { VmFd } from '../kvm/vm.js';
-import { mapGuestMemory } from '../memory/mapping.js';
+import { HostGuestMemory } from '../memory/mapping.js';
 import { Control, Kick, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
 import { VcpuLoop } from './vcpu-loop.js';
 
@@ -20,7 +20,7 @@ const consoleCounter = new Int32Array(data.consoleCounter);
 const vcpu = new VcpuFd(data.vcpuFd, data.mmapSize);
 // Borrowed from the main thread, which closes it.
 const vm = new VmFd(data.vmFd, data.mmapSize);
-const memory = mapGuestMemory(data.memfd, data.ram);
+const memory = new HostGuestMemory(data.ram);
 let pending: Uint8Array[] = [];
 let loop: VcpuLoop | undefined;
 
@@ -56,7 +56,6 @@ loop = new VcpuLoop({
 post({ type: 'ready', thread: pthreadSelf() });
 const stop = loop.runUntilStopped();
 if (stop) post({ type: 'stop', stop });
-memory.unmap();
 vcpu.unmapRun();
 closeKickGate();
 

@@ -1,6 +1,9 @@
 /**
  * The recipe of a machine: open KVM, make the VM and its memory, add the
- * platform, load the guest, make and set up the vCPUs.
+ * platform, load the guest, make and set up the vCPUs. A machine restored
+ * from a snapshot is made the same way, with its RAM mapped from the
+ * snapshot's memory file and nothing loaded: the snapshot's state goes
+ * into it before it runs (snapshot/vm-snapshot.ts).
  */
 import { applyCpuFeatures } from '../arch/x86/cpu-features.js';
 import { applyCpuTemplate } from '../arch/x86/cpu-template.js';
@@ -15,14 +18,13 @@ import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { startState } from '../arch/x86/cpu-modes.js';
 import { KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, planRam, type RamRange } from '../memory/layout.js';
 import { buildFwCfgContent, type FwCfgContent, type FwCfgFile } from '../devices/legacy/fw-cfg-content.js';
-import { createMemfd, mapGuestMemory } from '../memory/mapping.js';
+import { createGuestRam, mapMemoryFile } from '../memory/mapping.js';
 import { defaultDevicesFor, type BootSource, type MachineConfig } from './config.js';
 import { parseInput } from '../config/firecracker-schema.js';
 import { MachineConfigSchema } from '../config/machine-schema.js';
 import { ASSISTED_KERNEL_PARAMETERS } from '../arch/x86/emulator/kernel-hints.js';
 import { loadGuest } from './guest-loader.js';
 import { Machine, type Vcpu } from './machine.js';
-import { close } from '../kvm/libc.js';
 import { setUpPci } from './pci-setup.js';
 
 
@@ -33,7 +35,12 @@ export class ConfigError extends Error {
   }
 }
 
-export function buildMachine(config: MachineConfig): Machine {
+export interface BuildOptions {
+  /** RAM from this snapshot memory file (private, read as the guest touches it); no guest is loaded. */
+  restoreMemory?: string;
+}
+
+export function buildMachine(config: MachineConfig, options: BuildOptions = {}): Machine {
   validate(config);
   // What is made so far, undone in reverse if a later step fails.
   const undo: (() => void)[] = [];
@@ -48,8 +55,8 @@ export function buildMachine(config: MachineConfig): Machine {
     addPlatform(vm);
 
     const ram = planRam(config.memory);
-    const memfd = made(createMemfd(ram), close);
-    const memory = made(mapGuestMemory(memfd, ram), (m) => m.unmap());
+    const { restoreMemory } = options;
+    const memory = made(restoreMemory === undefined ? createGuestRam(ram) : mapMemoryFile(restoreMemory, ram), (m) => m.unmap());
     ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
 
     // The RTC's CMOS reports the memory size, as a PC's does; fw_cfg the machine as QEMU's does.
@@ -58,7 +65,7 @@ export function buildMachine(config: MachineConfig): Machine {
     );
     const pci = made(setUpPci(vm, specs), (p) => p.close());
     const emulationAssist = config.emulationAssist ?? hostBackend().kind === 'software';
-    const boot = loadGuest(withAssistHints(config.boot, emulationAssist), memory, config.cpus, pci.devices.map((d) => d.spec));
+    const boot = restoreMemory === undefined ? loadGuest(withAssistHints(config.boot, emulationAssist), memory, config.cpus, pci.devices.map((d) => d.spec)) : undefined;
 
     const supported = kvm.supportedCpuid();
     const cpuid = applyCpuFeatures(applyCpuTemplate(supported, config.cpuTemplate ?? 'host'), supported, config.cpuFeatures ?? {});
@@ -72,7 +79,7 @@ export function buildMachine(config: MachineConfig): Machine {
       fd.setLapic(withLegacyLints(fd.getLapic()));
       // The boot vCPU starts at the entry point. The others do too for raw
       // images (each finds its role by APIC id); a kernel starts them itself with INIT/SIPI.
-      if (id === 0 || boot.allCpusStart) {
+      if (boot !== undefined && (id === 0 || boot.allCpusStart)) {
         const { sregs, regs } = startState(fd.getSregs(), boot.state);
         fd.setSregs(sregs);
         fd.setRegs(regs);
@@ -80,7 +87,7 @@ export function buildMachine(config: MachineConfig): Machine {
       }
     }
     const machine = new Machine({
-      kvm, vm, memfd, memory, vcpus, devices: pci.devices, pci, description: boot.description,
+      kvm, vm, memory, vcpus, devices: pci.devices, pci, description: boot?.description ?? `restored from '${restoreMemory}'`,
       console: config.console ?? (() => {}), timeExits: config.timeExits ?? false, traceFd: config.traceFd ?? -1, emulationAssist,
     });
     undo.length = 0; // the machine owns every part now

@@ -9,7 +9,6 @@ import { DeviceState } from '../devices/device-state.js';
 import { VirtioPciDevice } from '../devices/virtio/pci-transport.js';
 import type { QueueServed } from '../devices/virtio/transport-state.js';
 import { isVirtioSpec, virtioQueueSizes } from '../devices/virtio/virtio-devices.js';
-import { close } from '../kvm/libc.js';
 import type { Kvm } from '../kvm/system.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
@@ -40,7 +39,6 @@ export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroy
 export interface MachineParts {
   kvm: Kvm;
   vm: VmFd;
-  memfd: number;
   memory: MappedGuestMemory;
   vcpus: Vcpu[];
   devices: MachineDevice[];
@@ -58,7 +56,6 @@ export interface MachineParts {
 export class Machine {
   readonly kvm: Kvm;
   readonly vm: VmFd;
-  readonly memfd: number;
   private readonly guestMemory: MappedGuestMemory;
   readonly vcpus: readonly Vcpu[];
   readonly devices: readonly MachineDevice[];
@@ -84,7 +81,6 @@ export class Machine {
   constructor(parts: MachineParts) {
     this.kvm = parts.kvm;
     this.vm = parts.vm;
-    this.memfd = parts.memfd;
     this.guestMemory = parts.memory;
     this.vcpus = parts.vcpus;
     this.devices = parts.devices;
@@ -109,11 +105,11 @@ export class Machine {
 
   /** Creates the vCPU threads, paused; the builder calls it last. */
   spawnVcpuThreads(): void {
-    const { memfd, guestMemory: memory, vm } = this;
+    const { guestMemory: memory, vm } = this;
     for (const v of this.vcpus) {
       v.thread.spawn(
         {
-          id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, memfd, ram: memory.ram,
+          id: v.thread.id, vcpuFd: v.fd.fd, mmapSize: v.fd.mmapSize, vmFd: vm.fd, ram: memory.addresses,
           devices: [...this.devices], timeExits: this.timeExits, traceFd: this.traceFd,
           cpuid: v.cpuid, emulationAssist: this.emulationAssist, assistLock: this.assistLock,
           consoleCounter: this.consoleOrder.counter,
@@ -127,7 +123,7 @@ export class Machine {
   async start(): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
-    await this.pci.start(this.memfd, this.guestMemory.ram, (m) => this.deviceLog(m));
+    await this.pci.start(this.guestMemory.addresses, (m) => this.deviceLog(m));
     await Promise.all(this.vcpus.map((v) => v.thread.start()));
     this.stopStuckWatch = watchForStuckGuest(
       this.vcpus.map((v) => v.thread),
@@ -150,14 +146,17 @@ export class Machine {
     return this.wait();
   }
 
+  /** Every vCPU out of KVM_RUN, then every I/O thread at rest: nothing changes guest memory or device state until resume(). */
   async pause(): Promise<void> {
     if (this.current !== 'running') return;
     await Promise.all(this.vcpus.map((v) => v.thread.pause()));
+    await this.pci.pause();
     this.current = 'paused';
   }
 
   resume(): void {
     if (this.current !== 'paused') return;
+    this.pci.resume();
     this.vcpus.forEach((v) => v.thread.resume());
     this.current = 'running';
   }
@@ -206,7 +205,6 @@ export class Machine {
     await this.stop();
     for (const v of this.vcpus) v.fd.close();
     this.guestMemory.unmap();
-    close(this.memfd);
     this.vm.close();
     this.pci.close();
     this.kvm.close();

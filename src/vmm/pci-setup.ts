@@ -22,12 +22,13 @@ import {
 import { SLOTS } from '../devices/pci/pci-bus.js';
 import type { PciFunctionWiring } from '../devices/pci/wiring.js';
 import { machineDevice, type DeviceSpec, type MachineDevice } from '../devices/registry.js';
-import { VirtioIoThread } from '../devices/virtio/io-thread.js';
+import { ioControl, VirtioIoThread } from '../devices/virtio/io-thread.js';
 import { Bar0, NOTIFY_OFF_MULTIPLIER } from '../devices/virtio/pci-transport.js';
 import { isVirtioSpec, prepareVirtioSpec, virtioQueueSizes } from '../devices/virtio/virtio-devices.js';
 import { close, eventfd } from '../kvm/libc.js';
 import type { VmFd } from '../kvm/vm.js';
-import { PCI_ECAM_BASE, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END, type RamRange } from '../memory/layout.js';
+import { PCI_ECAM_BASE, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../memory/layout.js';
+import type { RamAddresses } from '../memory/mapping.js';
 
 /** The guest notifies with a 16-bit write of the queue index (Linux: iowrite16). */
 const NOTIFY_WRITE_SIZE = 2;
@@ -38,20 +39,31 @@ export class PciDevices {
   constructor(
     /** Every device of the machine, the PCI ones wired and the config mechanisms added. */
     readonly devices: MachineDevice[],
+    /** The MSI routes the guest programmed (GsiRoutes' shared state): part of a snapshot. */
+    readonly routes: GsiRoutes,
     private readonly virtio: { spec: PlacedVirtioSpec; state: SharedArrayBuffer }[],
     /** What close() undoes, in order: eventfds and files to close, socket files to remove. */
     private readonly owned: (() => void)[],
   ) {}
 
   /** Starts an I/O thread per virtio device. */
-  async start(memfd: number, ram: RamRange[], report: (message: string) => void): Promise<void> {
+  async start(ram: RamAddresses, report: (message: string) => void): Promise<void> {
     for (const { spec, state } of this.virtio) {
-      const stopFd = eventfd();
-      this.owned.push(() => close(stopFd));
-      const thread = new VirtioIoThread({ spec, state, memfd, ram, stopFd });
+      const wakeFd = eventfd();
+      this.owned.push(() => close(wakeFd));
+      const thread = new VirtioIoThread({ spec, state, ram, wakeFd, control: ioControl() });
       this.threads.push(thread);
       await thread.start(report);
     }
+  }
+
+  /** Resolves once no I/O thread (nor the host kernel for it) touches a queue or guest memory. */
+  async pause(): Promise<void> {
+    await Promise.all(this.threads.map((t) => t.pause()));
+  }
+
+  resume(): void {
+    this.threads.forEach((t) => t.resume());
   }
 
   async stop(): Promise<void> {
@@ -66,7 +78,7 @@ export class PciDevices {
 }
 
 /** What wiring asks of the VM. */
-export type PciVm = Pick<VmFd, 'fd' | 'irqfd' | 'ioeventfd'>;
+export type PciVm = Pick<VmFd, 'fd' | 'irqfd' | 'ioeventfd' | 'setGsiRouting'>;
 
 /** Places and wires the PCI devices among `specs`; the others just get their state. */
 export function setUpPci(vm: PciVm, specs: readonly DeviceSpec[]): PciDevices {
@@ -136,7 +148,7 @@ function wire(vm: PciVm, specs: readonly DeviceSpec[], owned: (() => void)[]): P
     functions.unshift({ spec: hostBridge, state: DeviceState.allocate(pciFunctionStateSize(hostBridge)) });
     devices.push(machineDevice({ kind: 'pci-config-ports', functions }), machineDevice({ kind: 'pci-ecam', base: PCI_ECAM_BASE, functions }));
   }
-  return new PciDevices(devices, virtio, owned);
+  return new PciDevices(devices, new GsiRoutes(routes, vm), virtio, owned);
 }
 
 /** Hands out BAR addresses in a window, each aligned to its size, in the order asked for. */

@@ -19,6 +19,7 @@ class FakeVm implements PciVm {
   ioeventfd(e: IoEventFd): void {
     this.ioeventfds.push(e);
   }
+  setGsiRouting(): void {}
 }
 
 test('each virtio device gets the next slot, a BAR in the window, a GSI per vector bound to an eventfd, and an ioeventfd per queue', (t) => {

@@ -439,7 +439,7 @@ test('two disks are two devices over two images', () => {
 });
 
 /** A VM that takes the eventfds without wiring them. */
-const fakeVm: PciVm = { fd: 42, irqfd: () => {}, ioeventfd: (_e: IoEventFd) => {} };
+const fakeVm: PciVm = { fd: 42, irqfd: () => {}, ioeventfd: (_e: IoEventFd) => {}, setGsiRouting: () => {} };
 
 test('the builder opens each --disk image, puts the disks in their own slots, and closes the files with the machine', () => {
   const [pathA, pathB] = [imageFile(), imageFile(new Uint8Array(4096))];

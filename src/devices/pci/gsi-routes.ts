@@ -39,7 +39,8 @@ export function irqchipRoutes(): IrqRoute[] {
 }
 
 export class GsiRoutes {
-  private readonly state: DeviceState;
+  /** The MSI routes (a snapshot keeps them). */
+  readonly state: DeviceState;
 
   static allocate(): SharedArrayBuffer {
     return DeviceState.allocate(MAX_MSI_ROUTES * ENTRY);
@@ -71,6 +72,11 @@ export class GsiRoutes {
       v.setUint32(at + 12, message.data, true);
       this.vm.setGsiRouting([...irqchipRoutes(), ...this.msiRoutes()]);
     });
+  }
+
+  /** Sends the table as the state has it: after the state was put back from a snapshot. */
+  install(): void {
+    this.state.locked(() => this.vm.setGsiRouting([...irqchipRoutes(), ...this.msiRoutes()]));
   }
 
   private msiRoutes(): IrqRoute[] {

@@ -1,18 +1,20 @@
 /**
- * Entry point of a virtio device's I/O thread: maps guest RAM from the
- * memfd, builds the device over the shared state, and waits on its fds
+ * Entry point of a virtio device's I/O thread: sees guest RAM through the
+ * main thread's mapping, builds the device over the shared state, and waits on its fds
  * until told to stop: the queue eventfds (the guest's notifications), the
  * control eventfd (a reset while the queues are in use), and the device's
  * own sources (a tap) or, for a vhost device, the kernel's call eventfds.
+ * Told to pause, it lets go of the queues (a vhost device's kernel side
+ * stops) and waits on its control word until told to run or stop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { drainEventfd, poll, POLLIN, POLLOUT } from '../../kvm/libc.js';
-import { mapGuestMemory } from '../../memory/mapping.js';
+import { HostGuestMemory } from '../../memory/mapping.js';
 import { DeviceState } from '../device-state.js';
 import { createVirtioFunction } from '../pci-functions.js';
 import { VirtioBackend } from './backend.js';
 import type { DeviceSource } from './device.js';
-import type { VirtioWorkerData, VirtioWorkerMessage } from './io-thread.js';
+import { IoControl, IoRequest, type VirtioWorkerData, type VirtioWorkerMessage } from './io-thread.js';
 import { VhostBackend } from './vhost-backend.js';
 import { createVhostDevice, createVirtioDevice } from './virtio-devices.js';
 
@@ -22,8 +24,12 @@ const report = (message: string) => post({ type: 'report', message });
 
 /** What the thread waits on (readable, unless a source waits to write), and what it does when one is ready. */
 interface QueueServer {
+  /** Takes up the queues as the transport's state has them: what the driver made available before this thread (or a restore) is served. */
+  start(): void;
   watched(): { fd: number; events: number }[];
   readable(fd: number): void;
+  /** Lets go of the queues until start(). */
+  pause(): void;
   close(): void;
 }
 
@@ -34,7 +40,11 @@ function userspaceServer(): QueueServer {
   const { queueEventfds, controlEventfd } = data.spec.pci;
   // A device's own sources (a tap) are watched only while it can take their data.
   let sources: readonly DeviceSource[] = [];
+  const serveEvery = () => device.info.queueSizes.forEach((_, queue) => backend.notify(queue));
   return {
+    start: serveEvery,
+    // Between two polls nothing is in flight here.
+    pause: () => {},
     watched: () => {
       sources = device.sources?.() ?? [];
       return [
@@ -52,16 +62,40 @@ function userspaceServer(): QueueServer {
   };
 }
 
-const memory = mapGuestMemory(data.memfd, data.ram);
+const memory = new HostGuestMemory(data.ram);
 const fn = createVirtioFunction(data.spec, new DeviceState(data.state));
 const vhost = createVhostDevice(data.spec, report);
 const server: QueueServer = vhost ? new VhostBackend(fn, memory, vhost, data.spec.pci.queueEventfds, data.spec.pci.controlEventfd, report) : userspaceServer();
 
+const control = new Int32Array(data.control);
+
+/** Does what the control word asks: waits while it says pause; returns false once it says stop. */
+function obeyControl(): boolean {
+  let paused = false;
+  for (;;) {
+    const request = Atomics.load(control, IoControl.REQUEST);
+    if (request === IoRequest.STOP) return false;
+    if (request === IoRequest.RUN) {
+      if (paused) server.start();
+      return true;
+    }
+    if (!paused) server.pause();
+    paused = true;
+    Atomics.store(control, IoControl.PAUSED, 1);
+    Atomics.notify(control, IoControl.PAUSED);
+    Atomics.wait(control, IoControl.REQUEST, IoRequest.PAUSE);
+  }
+}
+
 post({ type: 'ready' });
+server.start();
 for (;;) {
-  const ready = poll([{ fd: data.stopFd, events: POLLIN }, ...server.watched()], -1);
-  if (ready.includes(data.stopFd)) break;
+  const ready = poll([{ fd: data.wakeFd, events: POLLIN }, ...server.watched()], -1);
+  if (ready.includes(data.wakeFd)) {
+    drainEventfd(data.wakeFd);
+    if (!obeyControl()) break;
+    continue;
+  }
   for (const fd of ready) server.readable(fd);
 }
 server.close();
-memory.unmap();

@@ -17,10 +17,13 @@
  * whenever the guest changes the MSI-X table, and the choice is made again.
  *
  * While the kernel has the rings the transport is marked busy, so a reset
- * the driver asks for waits until this thread has taken them back.
+ * the driver asks for waits until this thread has taken them back. When
+ * the thread pauses or ends, the kernel stops and each ring's next
+ * available index goes into the transport's state, where the next start
+ * (after a resume, or in a restored VM) hands it back to the kernel.
  */
 import { close, drainEventfd, eventfd, POLLIN, signalEventfd } from '../../kvm/libc.js';
-import type { MappedGuestMemory } from '../../memory/mapping.js';
+import type { HostGuestMemory } from '../../memory/mapping.js';
 import type { VhostFd, VhostRegion, VhostRing } from '../../vhost/vhost.js';
 import type { VirtioPciDevice } from './pci-transport.js';
 import { SplitQueue, type QueueConfig } from './queue.js';
@@ -43,7 +46,7 @@ export class VhostBackend {
 
   constructor(
     private readonly fn: VirtioPciDevice,
-    private readonly memory: MappedGuestMemory,
+    private readonly memory: HostGuestMemory,
     private readonly device: VhostDevice,
     private readonly queueFds: readonly number[],
     private readonly controlFd: number,
@@ -51,6 +54,16 @@ export class VhostBackend {
   ) {
     this.relayFds = Array.from({ length: device.queues }, () => eventfd());
     this.callFds = [...this.relayFds];
+  }
+
+  /** Rings a driver had set up already (a resume, a restored VM) go to the kernel now. */
+  start(): void {
+    if (!this.running) this.tryStart();
+  }
+
+  /** The kernel lets go of the rings until start(). */
+  pause(): void {
+    this.stop();
   }
 
   /** The fds this thread waits on now, for reading. */
@@ -90,7 +103,10 @@ export class VhostBackend {
       for (let q = 0; q < this.device.queues; q++) if (!this.fn.canServe(q)) return undefined;
       const t = this.fn.transport;
       t.busy = true;
-      return { features: t.driverFeatures, rings: Array.from({ length: this.device.queues }, (_, q) => t.queue(q)) };
+      return {
+        features: t.driverFeatures,
+        rings: Array.from({ length: this.device.queues }, (_, q) => ({ ...t.queue(q), base: t.ringIndices(q).lastAvail })),
+      };
     });
     if (setup === undefined) return;
     try {
@@ -100,7 +116,7 @@ export class VhostBackend {
       setup.rings.forEach((r, q) => {
         const ring = this.hostRing(q, { size: r.size, desc: Number(r.desc), driver: Number(r.driver), device: Number(r.device) });
         this.callFds[q] = this.relayFds[q];
-        vhost.setRing(q, ring, 0, this.queueFds[q], this.relayFds[q]);
+        vhost.setRing(q, ring, r.base, this.queueFds[q], this.relayFds[q]);
       });
       this.device.start(setup.features);
       this.running = true;
@@ -129,7 +145,10 @@ export class VhostBackend {
     this.running = false;
     try {
       this.device.stop();
-      for (let q = 0; q < this.device.queues; q++) this.device.vhost.ringBase(q);
+      for (let q = 0; q < this.device.queues; q++) {
+        const next = this.device.vhost.ringBase(q);
+        this.fn.state.locked(() => this.fn.transport.setRingIndices(q, { lastAvail: next, used: next }));
+      }
     } catch (e) {
       this.report(`${this.fn.info.name}: vhost: stopping failed: ${(e as Error).message}`);
     }
