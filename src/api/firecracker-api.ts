@@ -5,7 +5,7 @@
  * refused once the VM runs. tsvmm's own additions live under /tsvmm/.
  */
 import {
-  ActionBody, DrivePatch, InputError, LoggerBody, MetricsBody, NetworkInterfacePatch, parseInput, SnapshotCreateBody, VmStateBody,
+  ActionBody, DrivePatch, InputError, LoggerBody, MetricsBody, NetworkInterfacePatch, parseInput, SnapshotCreateBody, SnapshotLoadBody, VmStateBody,
 } from '../config/firecracker-schema.js';
 import { TSVMM_VERSION, FIRECRACKER_API_VERSION } from '../version.js';
 import { ApiError, type ApiRequest, type ApiResponse } from './http-unix-server.js';
@@ -80,8 +80,10 @@ const ROUTES: [string, string, Route][] = [
     vmm.snapshot(snapshot_path, mem_file_path);
     return NO_CONTENT;
   }],
-  ['PUT', '/snapshot/load', () => {
-    throw new ApiError('loading a snapshot over the API is not supported by tsvmm yet: run tsvmm run --restore STATE --restore-mem MEMORY');
+  ['PUT', '/snapshot/load', async (vmm, body) => {
+    const load = parseInput(SnapshotLoadBody, body, 'snapshot/load');
+    await vmm.load(load.snapshot_path, load.mem_backend?.backend_path ?? load.mem_file_path!, load.resume_vm ?? false);
+    return NO_CONTENT;
   }],
   ['PUT', '/tsvmm/raw-boot', preBoot((vmm, body) => vmm.resources.setRawBoot(body))],
   ['GET', '/tsvmm/exit-stats', (vmm) => {

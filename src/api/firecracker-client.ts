@@ -73,6 +73,9 @@ export class FirecrackerClient {
   vmConfig = () => this.call<Record<string, unknown>>('GET', '/vm/config');
   createSnapshot = (snapshotPath: string, memFilePath: string) =>
     this.call<void>('PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: snapshotPath, mem_file_path: memFilePath });
+
+  loadSnapshot = (snapshotPath: string, memFilePath: string, resume = false) =>
+    this.call<void>('PUT', '/snapshot/load', { snapshot_path: snapshotPath, mem_backend: { backend_type: 'File', backend_path: memFilePath }, resume_vm: resume });
   /** tsvmm's own: boot a raw binary. */
   putRawBoot = (body: RawBootBody) => this.call<void>('PUT', '/tsvmm/raw-boot', body);
   /** tsvmm's own: the VM exits so far, by reason. */

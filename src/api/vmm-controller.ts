@@ -11,7 +11,7 @@ import { configViewOf, type VmResources } from '../config/vm-resources.js';
 import { ApiError } from './http-unix-server.js';
 import { Metrics } from './metrics.js';
 import { ApiLogger } from './api-logger.js';
-import { snapshotMachine } from '../snapshot/vm-snapshot.js';
+import { loadSnapshot, snapshotMachine, type LoadedSnapshot } from '../snapshot/vm-snapshot.js';
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
@@ -22,7 +22,13 @@ export interface Launch {
   ended: Promise<number>;
 }
 
-export type Launcher = (config: Omit<MachineConfig, 'console'>, serialOutPath: string | undefined) => Launch;
+/** A snapshot to restore instead of booting, and whether the restored VM waits for PATCH /vm Resumed. */
+export interface Restore {
+  snapshot: LoadedSnapshot;
+  paused: boolean;
+}
+
+export type Launcher = (config: Omit<MachineConfig, 'console'>, serialOutPath: string | undefined, restore?: Restore) => Launch;
 
 export const NOT_AFTER_START = 'The requested operation is not supported after starting the microVM.';
 export const NOT_BEFORE_START = 'The requested operation is not supported before starting the microVM.';
@@ -86,9 +92,27 @@ export class VmmController {
   /** InstanceStart: builds the machine from the configuration and lets it run. */
   async start(): Promise<void> {
     if (this.started || this.launched) throw new ApiError(NOT_AFTER_START);
-    const config = this.resources.machineConfig();
+    await this.launch(this.resources.machineConfig());
+    this.logger.info('the microVM started');
+  }
+
+  /** PUT /snapshot/load: the snapshot's machine instead of one booted; paused unless `resume`. */
+  async load(statePath: string, memoryPath: string, resume: boolean): Promise<void> {
+    if (this.started || this.launched) throw new ApiError('Loading a microVM snapshot is not allowed after the microVM started.');
+    if (this.resources.configured) throw new ApiError('Loading a microVM snapshot is not allowed after configuring boot-specific resources.');
+    let snapshot: LoadedSnapshot;
+    try {
+      snapshot = loadSnapshot(statePath, memoryPath);
+    } catch (e) {
+      throw new ApiError(`Cannot load the snapshot: ${(e as Error).message}`);
+    }
+    await this.launch(snapshot.config, { snapshot, paused: !resume });
+    this.logger.info(`the microVM was restored from ${statePath} and ${memoryPath}`);
+  }
+
+  private async launch(config: Omit<MachineConfig, 'console'>, restore?: Restore): Promise<void> {
     this.config = config;
-    const launch = this.launcher(config, this.resources.serialOutPath);
+    const launch = this.launcher(config, this.resources.serialOutPath, restore);
     this.launched = launch;
     try {
       this.machine = await launch.machine;
@@ -97,7 +121,6 @@ export class VmmController {
       this.launched = undefined;
       throw new ApiError(`Failed to start microVM: ${(e as Error).message}`);
     }
-    this.logger.info('the microVM started');
   }
 
   async setState(state: 'Paused' | 'Resumed'): Promise<void> {

@@ -70,6 +70,17 @@ program
   });
 
 program
+  .command('snapshot')
+  .description('save the VM a tsvmm run --api-sock or tsvmm serve runs to a state file and a memory file (tsvmm run --restore brings it back)')
+  .argument('<state-file>', 'where the VM state goes')
+  .argument('<memory-file>', 'where guest memory goes')
+  .requiredOption('--api-sock <path>', 'the API socket of the VMM')
+  .option('--leave-paused', 'leave the VM paused afterwards')
+  .action(async (statePath: string, memoryPath: string, opts) => {
+    process.exitCode = await (await import('./snapshot-command.js')).snapshotCommand(statePath, memoryPath, opts);
+  });
+
+program
   .command('schema')
   .description('print a JSON Schema: the Firecracker config file, the API bodies, or the library\'s machine configuration')
   .addArgument(new Argument('<which>', 'which schema').choices(['config-file', 'api', 'machine']))

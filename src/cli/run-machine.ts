@@ -31,6 +31,8 @@ export interface RunFlags {
   exitStatus?: (stop: VmStop) => number;
   /** The first machine is this snapshot's, not one booted afresh. */
   snapshot?: LoadedSnapshot;
+  /** The first machine starts paused, until something (the API) resumes it. */
+  startPaused?: boolean;
   /** Hears each machine once it is built (the API server pauses and resumes it). */
   onMachine?: (machine: Machine) => void;
 }
@@ -104,7 +106,7 @@ async function runOnce(
   );
   const commandStatus = flags.linux ? watchLinuxConsole(machine) : () => undefined;
   try {
-    const stop = signals.stop ?? (await machine.run());
+    const stop = signals.stop ?? (await machine.run({ paused: first && flags.startPaused }));
     await machine.stop();
     if (stop.kind !== 'debug-exit' && stop.kind !== 'shutdown') {
       process.stderr.write(`tsvmm: ${stop.message}${stop.vcpu !== undefined ? ` (vCPU ${stop.vcpu})` : ''}\n`);

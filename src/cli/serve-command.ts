@@ -20,7 +20,7 @@ export interface ServeOptions {
 }
 
 /** Runs each machine the controller starts as `tsvmm run` does: console on stdio or the serial file, signals, exit status. */
-export const runMachineLauncher: Launcher = (config, serialOutPath) => {
+export const runMachineLauncher: Launcher = (config, serialOutPath, restore) => {
   let built!: (machine: Machine) => void;
   let failed!: (e: unknown) => void;
   // Made first: runMachine hears of the machine before its first await.
@@ -31,6 +31,8 @@ export const runMachineLauncher: Launcher = (config, serialOutPath) => {
   const ended = runMachine(config, {
     console: serialOutPath === undefined ? { kind: 'stdio' } : { kind: 'file', path: serialOutPath },
     linux: config.boot.kind === 'linux',
+    snapshot: restore?.snapshot,
+    startPaused: restore?.paused,
     onMachine: (m) => built(m),
   });
   ended.catch(failed);

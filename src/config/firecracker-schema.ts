@@ -108,6 +108,23 @@ export const SnapshotCreateBody = z.strictObject({
   version: z.string().optional(),
 });
 
+/** Firecracker's SnapshotLoadParams: the memory file as mem_backend (type File) or the older mem_file_path, one of the two. */
+export const SnapshotLoadBody = z
+  .strictObject({
+    snapshot_path: hostPath,
+    mem_file_path: hostPath.optional(),
+    mem_backend: z
+      .strictObject({
+        backend_path: hostPath,
+        backend_type: z.enum(['File', 'Uffd']).refine((t) => t === 'File', 'tsvmm maps the memory file itself (File); a userfaultfd handler (Uffd) is not supported'),
+      })
+      .optional(),
+    enable_diff_snapshots: onlyValue(false, 'diff snapshots are not supported by tsvmm yet'),
+    track_dirty_pages: onlyValue(false, 'dirty page tracking is not supported by tsvmm yet'),
+    resume_vm: z.boolean().optional(),
+  })
+  .refine((b) => (b.mem_file_path === undefined) !== (b.mem_backend === undefined), 'give the memory file as mem_backend or mem_file_path, one of the two');
+
 export const ActionBody = z.strictObject({ action_type: z.enum(['FlushMetrics', 'InstanceStart', 'SendCtrlAltDel']) });
 export const VmStateBody = z.strictObject({ state: z.enum(['Paused', 'Resumed']) });
 

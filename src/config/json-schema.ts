@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import {
   ActionBody, BootSourceBody, ConfigFile, DriveBody, DrivePatch, EntropyBody, LoggerBody, MachineConfigBody, MetricsBody,
-  NetworkInterfaceBody, NetworkInterfacePatch, RawBootBody, SerialBody, VmStateBody, VsockBody,
+  NetworkInterfaceBody, NetworkInterfacePatch, RawBootBody, SerialBody, SnapshotCreateBody, SnapshotLoadBody, VmStateBody, VsockBody,
 } from './firecracker-schema.js';
 import { MachineConfigSchema } from './machine-schema.js';
 
@@ -20,7 +20,8 @@ const toJson = (schema: z.ZodType) => z.toJSONSchema(schema, { unrepresentable: 
 const API_BODIES: Record<string, z.ZodType> = {
   BootSource: BootSourceBody, MachineConfiguration: MachineConfigBody, Drive: DriveBody, PartialDrive: DrivePatch,
   NetworkInterface: NetworkInterfaceBody, PartialNetworkInterface: NetworkInterfacePatch, Vsock: VsockBody, EntropyDevice: EntropyBody,
-  SerialDevice: SerialBody, Logger: LoggerBody, Metrics: MetricsBody, InstanceActionInfo: ActionBody, Vm: VmStateBody, TsvmmRawBoot: RawBootBody,
+  SerialDevice: SerialBody, Logger: LoggerBody, Metrics: MetricsBody, InstanceActionInfo: ActionBody, Vm: VmStateBody,
+  SnapshotCreateParams: SnapshotCreateBody, SnapshotLoadParams: SnapshotLoadBody, TsvmmRawBoot: RawBootBody,
 };
 
 export function jsonSchema(name: JsonSchemaName): unknown {

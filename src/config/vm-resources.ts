@@ -49,6 +49,11 @@ export class VmResources {
   private entropy?: EntropyBody;
   private serial?: SerialBody;
 
+  /** Whether anything that describes the machine was set (a snapshot to load describes it instead). */
+  get configured(): boolean {
+    return this.boot !== undefined || this.rawBoot !== undefined || this.drives.size > 0 || this.nics.size > 0 || this.vsock !== undefined || this.entropy !== undefined;
+  }
+
   /** Every pre-boot section of a Firecracker configuration file. */
   static fromConfigFile(text: string, path: string): VmResources {
     let json: unknown;

@@ -50,9 +50,14 @@ export class VcpuThread {
   }
 
   async start(): Promise<void> {
+    await this.started();
+    this.resume();
+  }
+
+  /** Resolves once the thread waits, paused, for its first resume(). */
+  async started(): Promise<void> {
     if (this.ready === undefined) throw new Error(`vCPU ${this.id} has no thread`);
     await this.ready;
-    this.resume();
   }
 
   private createWorker(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): Promise<void> {

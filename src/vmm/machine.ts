@@ -35,6 +35,11 @@ export interface DeviceStats {
 
 export type MachineState = 'built' | 'running' | 'paused' | 'stopped' | 'destroyed';
 
+export interface StartOptions {
+  /** Start paused (a restored snapshot waiting for its resume). */
+  paused?: boolean;
+}
+
 /** What the builder made, handed to the Machine in one piece. */
 export interface MachineParts {
   kvm: Kvm;
@@ -119,12 +124,18 @@ export class Machine {
     }
   }
 
-  /** Lets every vCPU run; resolves once all are running. */
-  async start(): Promise<void> {
+  /** Lets every vCPU run (or, `paused`, readies everything for resume()); resolves once all are running. */
+  async start({ paused = false }: StartOptions = {}): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
     await this.pci.start(this.guestMemory.addresses, (m) => this.deviceLog(m));
-    await Promise.all(this.vcpus.map((v) => v.thread.start()));
+    if (paused) {
+      await Promise.all(this.vcpus.map((v) => v.thread.started()));
+      await this.pci.pause();
+      this.current = 'paused';
+    } else {
+      await Promise.all(this.vcpus.map((v) => v.thread.start()));
+    }
     this.stopStuckWatch = watchForStuckGuest(
       this.vcpus.map((v) => v.thread),
       () =>
@@ -141,8 +152,8 @@ export class Machine {
   }
 
   /** Starts the machine and resolves when it ends. */
-  async run(): Promise<VmStop> {
-    await this.start();
+  async run(options: StartOptions = {}): Promise<VmStop> {
+    await this.start(options);
     return this.wait();
   }
 

@@ -166,6 +166,21 @@ test('bad bodies: unknown fields, wrong types, what tsvmm cannot honour, missing
   assert.deepEqual(big, { status: 400, json: { fault_message: 'Request payload with size 60016 is larger than the limit of 51200 allowed by server.' } });
 });
 
+test('PUT /snapshot/load: one memory file, as File; a missing or damaged snapshot, or one after configuring the machine, refused in one line', async () => {
+  const { client, launched } = await serve();
+  const state = file('vm.state', 64);
+  const memory = file('vm.mem', 4096);
+  await refused(client.call('PUT', '/snapshot/load', { snapshot_path: state }), /^snapshot\/load: give the memory file as mem_backend or mem_file_path, one of the two$/);
+  await refused(client.call('PUT', '/snapshot/load', { snapshot_path: state, mem_file_path: memory, mem_backend: { backend_type: 'File', backend_path: memory } }), /one of the two/);
+  await refused(client.call('PUT', '/snapshot/load', { snapshot_path: state, mem_backend: { backend_type: 'Uffd', backend_path: memory } }), /a userfaultfd handler \(Uffd\) is not supported/);
+  await refused(client.loadSnapshot(join(dir, 'no.state'), memory), /^Cannot load the snapshot: snapshot '.*no.state': no such file$/);
+  await refused(client.loadSnapshot(state, memory), /^Cannot load the snapshot: snapshot '.*vm.state' is not a tsvmm snapshot/);
+  await client.putBootSource({ kernel_image_path: kernel });
+  await refused(client.loadSnapshot(state, memory), /not allowed after configuring boot-specific resources/);
+  assert.deepEqual(launched, [], 'nothing was started');
+  assert.equal((await client.describeInstance()).state, 'Not started');
+});
+
 test('tsvmm\'s raw boot: a binary in a CPU mode instead of a kernel, with the debug-exit port', async () => {
   const { client, launched } = await serve();
   await refused(client.putRawBoot({ image_path: kernel, mode: 'unreal' as never, load_addr: 0x100000 }), /^tsvmm\/raw-boot: mode: /);
