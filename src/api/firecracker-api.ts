@@ -76,13 +76,13 @@ const ROUTES: [string, string, Route][] = [
   }],
   ['GET', '/vm/config', (vmm) => ok(vmm.fullConfigView())],
   ['PUT', '/snapshot/create', (vmm, body) => {
-    const { snapshot_path, mem_file_path } = parseInput(SnapshotCreateBody, body, 'snapshot/create');
-    vmm.snapshot(snapshot_path, mem_file_path);
+    const { snapshot_path, mem_file_path, snapshot_type } = parseInput(SnapshotCreateBody, body, 'snapshot/create');
+    vmm.snapshot(snapshot_path, mem_file_path, snapshot_type === 'Diff' ? 'diff' : 'full');
     return NO_CONTENT;
   }],
   ['PUT', '/snapshot/load', async (vmm, body) => {
     const load = parseInput(SnapshotLoadBody, body, 'snapshot/load');
-    await vmm.load(load.snapshot_path, load.mem_backend?.backend_path ?? load.mem_file_path!, load.resume_vm ?? false);
+    await vmm.load(load.snapshot_path, load.mem_backend?.backend_path ?? load.mem_file_path!, load.resume_vm ?? false, load.track_dirty_pages ?? load.enable_diff_snapshots);
     return NO_CONTENT;
   }],
   ['PUT', '/tsvmm/raw-boot', preBoot((vmm, body) => vmm.resources.setRawBoot(body))],

@@ -71,8 +71,8 @@ export class FirecrackerClient {
   pause = () => this.call<void>('PATCH', '/vm', { state: 'Paused' });
   resume = () => this.call<void>('PATCH', '/vm', { state: 'Resumed' });
   vmConfig = () => this.call<Record<string, unknown>>('GET', '/vm/config');
-  createSnapshot = (snapshotPath: string, memFilePath: string) =>
-    this.call<void>('PUT', '/snapshot/create', { snapshot_type: 'Full', snapshot_path: snapshotPath, mem_file_path: memFilePath });
+  createSnapshot = (snapshotPath: string, memFilePath: string, snapshotType: 'Full' | 'Diff' = 'Full') =>
+    this.call<void>('PUT', '/snapshot/create', { snapshot_type: snapshotType, snapshot_path: snapshotPath, mem_file_path: memFilePath });
 
   loadSnapshot = (snapshotPath: string, memFilePath: string, resume = false) =>
     this.call<void>('PUT', '/snapshot/load', { snapshot_path: snapshotPath, mem_backend: { backend_type: 'File', backend_path: memFilePath }, resume_vm: resume });

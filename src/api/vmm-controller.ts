@@ -11,7 +11,7 @@ import { configViewOf, type VmResources } from '../config/vm-resources.js';
 import { ApiError } from './http-unix-server.js';
 import { Metrics } from './metrics.js';
 import { ApiLogger } from './api-logger.js';
-import { loadSnapshot, snapshotMachine, type LoadedSnapshot } from '../snapshot/vm-snapshot.js';
+import { loadSnapshot, snapshotMachine, type LoadedSnapshot, type SnapshotKind } from '../snapshot/vm-snapshot.js';
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
@@ -22,10 +22,11 @@ export interface Launch {
   ended: Promise<number>;
 }
 
-/** A snapshot to restore instead of booting, and whether the restored VM waits for PATCH /vm Resumed. */
+/** A snapshot to restore instead of booting, whether the restored VM waits for PATCH /vm Resumed, and whether it tracks dirty pages. */
 export interface Restore {
   snapshot: LoadedSnapshot;
   paused: boolean;
+  trackDirtyPages?: boolean;
 }
 
 export type Launcher = (config: Omit<MachineConfig, 'console'>, serialOutPath: string | undefined, restore?: Restore) => Launch;
@@ -60,12 +61,12 @@ export class VmmController {
   }
 
   /** PUT /snapshot/create: the paused VM's state and memory to files. */
-  snapshot(statePath: string, memoryPath: string): void {
+  snapshot(statePath: string, memoryPath: string, kind: SnapshotKind): void {
     const { machine, config } = this;
     if (machine === undefined || config === undefined) throw new ApiError(NOT_BEFORE_START);
     if (machine.state !== 'paused') throw new ApiError('Cannot create a snapshot of a running microVM: pause it first (PATCH /vm Paused).');
     try {
-      snapshotMachine(machine, config, statePath, memoryPath);
+      snapshotMachine(machine, config, statePath, memoryPath, kind);
     } catch (e) {
       throw new ApiError(`Cannot create the snapshot: ${(e as Error).message}`);
     }
@@ -97,7 +98,7 @@ export class VmmController {
   }
 
   /** PUT /snapshot/load: the snapshot's machine instead of one booted; paused unless `resume`. */
-  async load(statePath: string, memoryPath: string, resume: boolean): Promise<void> {
+  async load(statePath: string, memoryPath: string, resume: boolean, trackDirtyPages?: boolean): Promise<void> {
     if (this.started || this.launched) throw new ApiError('Loading a microVM snapshot is not allowed after the microVM started.');
     if (this.resources.configured) throw new ApiError('Loading a microVM snapshot is not allowed after configuring boot-specific resources.');
     let snapshot: LoadedSnapshot;
@@ -106,7 +107,8 @@ export class VmmController {
     } catch (e) {
       throw new ApiError(`Cannot load the snapshot: ${(e as Error).message}`);
     }
-    await this.launch(snapshot.config, { snapshot, paused: !resume });
+    const config = { ...snapshot.config, trackDirtyPages: trackDirtyPages ?? snapshot.config.trackDirtyPages };
+    await this.launch(config, { snapshot, paused: !resume, trackDirtyPages: config.trackDirtyPages });
     this.logger.info(`the microVM was restored from ${statePath} and ${memoryPath}`);
   }
 

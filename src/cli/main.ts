@@ -50,6 +50,7 @@ runFlags(
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit'))
     .option('--config-file <file>', 'boot the VM a Firecracker configuration file describes (JSON: boot-source, machine-config, drives, ...)')
     .option('--api-sock <path>', 'expose the running VM through Firecracker\'s API on this Unix socket')
+    .option('--track-dirty-pages', 'track the pages written since the last snapshot, for diff snapshots (tsvmm snapshot --diff)')
     .option('--restore <state-file>', 'resume a VM from a snapshot (PUT /snapshot/create); with --restore-mem')
     .option('--restore-mem <memory-file>', 'the snapshot\'s guest memory file'),
 ).action(async (command: string[], opts) => {
@@ -75,9 +76,19 @@ program
   .argument('<state-file>', 'where the VM state goes')
   .argument('<memory-file>', 'where guest memory goes')
   .requiredOption('--api-sock <path>', 'the API socket of the VMM')
+  .option('--diff', 'only the pages written since the previous snapshot (the VM was run with --track-dirty-pages); merge with tsvmm rebase-memory')
   .option('--leave-paused', 'leave the VM paused afterwards')
   .action(async (statePath: string, memoryPath: string, opts) => {
     process.exitCode = await (await import('./snapshot-command.js')).snapshotCommand(statePath, memoryPath, opts);
+  });
+
+program
+  .command('rebase-memory')
+  .description('merge a diff snapshot\'s memory file onto the previous snapshot\'s, in place, as Firecracker\'s rebase-snap does')
+  .requiredOption('--base-file <file>', 'the previous snapshot\'s memory file, updated in place')
+  .requiredOption('--diff-file <file>', 'the diff snapshot\'s memory file')
+  .action(async (opts) => {
+    process.exitCode = await (await import('./snapshot-command.js')).rebaseMemoryCommand(opts);
   });
 
 program

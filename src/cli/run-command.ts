@@ -51,6 +51,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMach
   apiSock?: string;
   restore?: string;
   restoreMem?: string;
+  trackDirtyPages?: boolean;
 }
 
 // Serial console, and a panic reboots at once (the VMM sees the panic line and reports it).
@@ -65,7 +66,10 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   const restored = opts.restore === undefined ? undefined : restoreSnapshot(opts, command);
   const config = restored?.config ?? (opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command));
   // A snapshot makes the first machine; a reboot after it starts the guest afresh.
-  const flags: RunFlags = { ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux', snapshot: restored };
+  const flags: RunFlags = {
+    ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux',
+    snapshot: restored, restoredTracksDirtyPages: opts.trackDirtyPages || undefined,
+  };
   if (opts.apiSock === undefined) return runMachine(config, flags);
   // The API sees the machine this command built, running.
   const vmm = new VmmController(new VmResources(), () => {
@@ -103,7 +107,8 @@ function describingFlags(opts: RunOptions, command: string[]): string[] {
 function configFromFile(opts: RunOptions, command: string[]): RunConfig {
   const clashing = describingFlags(opts, command);
   if (clashing.length > 0) throw new UsageError(`--config-file describes the VM; drop ${clashing.join(', ')}`);
-  return readConfigFile(opts.configFile!).machineConfig();
+  const config = readConfigFile(opts.configFile!).machineConfig();
+  return { ...config, trackDirtyPages: config.trackDirtyPages || opts.trackDirtyPages };
 }
 
 /** --restore STATE --restore-mem MEMORY: the snapshot describes the machine, and its state goes into it. */
@@ -125,7 +130,7 @@ async function configFromFlags(opts: RunOptions, command: string[]): Promise<Run
   const devices: DeviceConfig[] = [...withFwCfgFiles(defaultDevicesFor(boot), fwCfgFiles), ...disks, ...nics, ...vsock];
   if (opts.testDevice !== undefined) devices.push({ kind: 'test-device', base: parseAddress('--test-device')(opts.testDevice) });
   const memory = parseMemorySize(opts.mem ?? (boot.kind === 'linux' ? LINUX_DEFAULT_MEMORY : BARE_METAL_DEFAULT_MEMORY));
-  return { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices };
+  return { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices, trackDirtyPages: opts.trackDirtyPages };
 }
 
 /** `--disk PATH[,ro][,id=NAME]`; the image itself is opened when the machine is built. */

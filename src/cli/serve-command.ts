@@ -33,6 +33,7 @@ export const runMachineLauncher: Launcher = (config, serialOutPath, restore) => 
     linux: config.boot.kind === 'linux',
     snapshot: restore?.snapshot,
     startPaused: restore?.paused,
+    restoredTracksDirtyPages: restore?.trackDirtyPages,
     onMachine: (m) => built(m),
   });
   ended.catch(failed);

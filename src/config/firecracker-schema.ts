@@ -38,7 +38,7 @@ const machineConfigFields = {
   vcpu_count: z.int().min(1).max(MAX_CPUS),
   mem_size_mib: z.int().min(2).max(1 << 22),
   smt: onlyValue(false, 'SMT is not supported by tsvmm; each vCPU is a core of its own'),
-  track_dirty_pages: onlyValue(false, 'dirty page tracking comes with snapshots, which tsvmm does not have yet'),
+  track_dirty_pages: z.boolean().optional(),
   huge_pages: onlyValue('None', 'huge pages are not supported by tsvmm yet; use None'),
   cpu_template: onlyValue('None', 'Firecracker\'s CPU templates are not offered; tsvmm passes the host CPU (None)'),
 };
@@ -104,7 +104,7 @@ export const MetricsBody = z.strictObject({
 export const SnapshotCreateBody = z.strictObject({
   snapshot_path: hostPath,
   mem_file_path: hostPath,
-  snapshot_type: onlyValue('Full', 'diff snapshots are not supported by tsvmm yet; use Full'),
+  snapshot_type: z.enum(['Full', 'Diff']).optional(),
   version: z.string().optional(),
 });
 
@@ -119,8 +119,9 @@ export const SnapshotLoadBody = z
         backend_type: z.enum(['File', 'Uffd']).refine((t) => t === 'File', 'tsvmm maps the memory file itself (File); a userfaultfd handler (Uffd) is not supported'),
       })
       .optional(),
-    enable_diff_snapshots: onlyValue(false, 'diff snapshots are not supported by tsvmm yet'),
-    track_dirty_pages: onlyValue(false, 'dirty page tracking is not supported by tsvmm yet'),
+    /** Older name of track_dirty_pages. */
+    enable_diff_snapshots: z.boolean().optional(),
+    track_dirty_pages: z.boolean().optional(),
     resume_vm: z.boolean().optional(),
   })
   .refine((b) => (b.mem_file_path === undefined) !== (b.mem_backend === undefined), 'give the memory file as mem_backend or mem_file_path, one of the two');

@@ -92,4 +92,5 @@ export const MachineConfigSchema = z.strictObject({
     }
   }).optional(),
   emulationAssist: z.boolean().optional(),
+  trackDirtyPages: z.boolean().optional(),
 });

@@ -181,7 +181,10 @@ export class VmResources {
       ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, mac: n.guest_mac })),
       ...(this.vsock ? [{ kind: 'virtio-vsock', cid: this.vsock.guest_cid, uds: this.vsock.uds_path } as const] : []),
     ];
-    return { memory: this.machine.mem_size_mib * MiB, cpus: this.machine.vcpu_count, boot: this.bootSource(drives[0]), devices };
+    return {
+      memory: this.machine.mem_size_mib * MiB, cpus: this.machine.vcpu_count, boot: this.bootSource(drives[0]), devices,
+      trackDirtyPages: this.machine.track_dirty_pages === true,
+    };
   }
 
   /** The kernel as Firecracker boots it, its root device named on the command line as Firecracker does. */

@@ -28,6 +28,8 @@ export const KVM_GET_SUPPORTED_CPUID = iowr(0x05, s.kvmCpuid2Header.size);
 // VM ioctls.
 export const KVM_CREATE_VCPU = io(0x41);
 export const KVM_SET_USER_MEMORY_REGION = iow(0x46, s.kvmUserspaceMemoryRegion.size);
+/** struct kvm_dirty_log: u32 slot, u32 padding, u64 address of the bitmap. */
+export const KVM_GET_DIRTY_LOG = iow(0x42, 16);
 export const KVM_SET_TSS_ADDR = io(0x47);
 export const KVM_SET_IDENTITY_MAP_ADDR = iow(0x48, 8);
 export const KVM_CREATE_IRQCHIP = io(0x60);

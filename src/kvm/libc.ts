@@ -18,6 +18,7 @@ const c = {
   // memmove(p, p, 0) returns p: koffi's way to turn an address into a pointer it can view.
   pointerAt: libc.func('void *memmove(uintptr_t dest, uintptr_t src, size_t n)'),
   ftruncate: libc.func('int ftruncate(int fd, int64_t length)'),
+  lseek: libc.func('int64_t lseek(int fd, int64_t offset, int whence)'),
   eventfd: libc.func('int eventfd(unsigned int initval, int flags)'),
   read: libc.func('long read(int fd, void *buf, size_t count)'),
   write: libc.func('long write(int fd, const void *buf, size_t count)'),
@@ -94,6 +95,11 @@ function mmap(fd: number, length: number, offset: number, flags: number): Mappin
   return { address, length, buffer: koffi.view(pointer, length), pointer };
 }
 
+/** Where a buffer's bytes are, for a kernel struct that points at them (valid while the buffer lives). */
+export function addressOf(buffer: Uint8Array): bigint {
+  return koffi.address(buffer) as bigint;
+}
+
 /**
  * The bytes at `address`, mapped by another thread of this process: a
  * worker sees guest RAM through the main thread's mapping this way (one
@@ -111,6 +117,22 @@ export function memfdCreate(name: string, size: number): number {
   const fd = check(c.memfdCreate(name, MFD_CLOEXEC), 'memfd_create');
   check(c.ftruncate(fd, size), 'ftruncate', `${size} bytes for guest RAM`);
   return fd;
+}
+
+const SEEK_DATA = 3;
+const SEEK_HOLE = 4;
+const ENXIO = 6;
+
+/** The first offset from `offset` on that holds data, or -1 when only holes (or the end) follow. */
+export function seekData(fd: number, offset: number): number {
+  const r = Number(c.lseek(fd, offset, SEEK_DATA));
+  if (r < 0 && koffi.errno() === ENXIO) return -1;
+  return check(r, 'lseek', 'SEEK_DATA');
+}
+
+/** The first hole from `offset` on (the end of the file counts as one). */
+export function seekHole(fd: number, offset: number): number {
+  return check(Number(c.lseek(fd, offset, SEEK_HOLE)), 'lseek', 'SEEK_HOLE');
 }
 
 export function eventfd(): number {

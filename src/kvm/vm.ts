@@ -3,7 +3,7 @@
  * PIT, eventfd wiring (ioeventfd, irqfd), MSI routing, and vCPU creation.
  */
 import * as ioc from './ioctls.js';
-import { close, ioctlBuffer, ioctlValue } from './libc.js';
+import { addressOf, close, ioctlBuffer, ioctlValue } from './libc.js';
 import * as s from './structs.js';
 
 const KVM_IOEVENTFD_FLAG_DATAMATCH = 1 << 0;
@@ -11,6 +11,8 @@ const KVM_IOEVENTFD_FLAG_PIO = 1 << 1;
 const KVM_IOEVENTFD_FLAG_DEASSIGN = 1 << 2;
 const KVM_IRQFD_FLAG_DEASSIGN = 1 << 0;
 const KVM_PIT_SPEAKER_DUMMY = 1;
+/** A memory slot flag: KVM logs the pages the guest writes (KVM_GET_DIRTY_LOG). */
+export const KVM_MEM_LOG_DIRTY_PAGES = 1;
 export const KVM_IRQ_ROUTING_IRQCHIP = 1;
 export const KVM_IRQ_ROUTING_MSI = 2;
 
@@ -41,6 +43,20 @@ export class VmFd {
       slot, flags, guest_phys_addr: BigInt(gpa), memory_size: BigInt(size), userspace_addr: hostAddress,
     });
     ioctlBuffer(this.fd, ioc.KVM_SET_USER_MEMORY_REGION, buf, 'KVM_SET_USER_MEMORY_REGION');
+  }
+
+  /**
+   * The pages of memory slot `slot` (of `pages` pages) the guest wrote since the last call, one bit
+   * per page; the slot must have KVM_MEM_LOG_DIRTY_PAGES. KVM clears the log as it reads it.
+   */
+  getDirtyLog(slot: number, pages: number): Uint8Array {
+    const bitmap = new Uint8Array(Math.ceil(pages / 64) * 8);
+    const arg = new Uint8Array(16);
+    const v = new DataView(arg.buffer);
+    v.setUint32(0, slot, true);
+    v.setBigUint64(8, addressOf(bitmap), true);
+    ioctlBuffer(this.fd, ioc.KVM_GET_DIRTY_LOG, arg, 'KVM_GET_DIRTY_LOG');
+    return bitmap;
   }
 
   /** Three pages Intel VMX needs for real-mode emulation, outside RAM. */

@@ -29,7 +29,11 @@ export class GuestMemory {
   readonly regions: readonly RamRegion[];
   private readonly views: DataView[];
 
-  constructor(regions: RamRegion[]) {
+  constructor(
+    regions: RamRegion[],
+    /** Told of every range handed out for writing (or for either, by view()), by region index: dirty-page tracking. */
+    private readonly written?: (region: number, gpa: number, length: number) => void,
+  ) {
     this.regions = [...regions].sort((a, b) => a.gpa - b.gpa);
     for (let i = 1; i < this.regions.length; i++) {
       const prev = this.regions[i - 1];
@@ -64,6 +68,7 @@ export class GuestMemory {
   view(gpa: number, length: number): Uint8Array {
     const i = this.find(gpa, length);
     if (i < 0) throw new GuestMemoryError(gpa, length);
+    this.written?.(i, gpa, length);
     const r = this.regions[i];
     return r.bytes.subarray(gpa - r.gpa, gpa - r.gpa + length);
   }
@@ -80,9 +85,10 @@ export class GuestMemory {
     this.view(gpa, length).fill(value);
   }
 
-  private dataView(gpa: number, length: number): [DataView, number] {
+  private dataView(gpa: number, length: number, writing = false): [DataView, number] {
     const i = this.find(gpa, length);
     if (i < 0) throw new GuestMemoryError(gpa, length);
+    if (writing) this.written?.(i, gpa, length);
     return [this.views[i], gpa - this.regions[i].gpa];
   }
 
@@ -103,19 +109,19 @@ export class GuestMemory {
     return v.getBigUint64(o, true);
   }
   writeU8(gpa: number, value: number): void {
-    const [v, o] = this.dataView(gpa, 1);
+    const [v, o] = this.dataView(gpa, 1, true);
     v.setUint8(o, value);
   }
   writeU16(gpa: number, value: number): void {
-    const [v, o] = this.dataView(gpa, 2);
+    const [v, o] = this.dataView(gpa, 2, true);
     v.setUint16(o, value, true);
   }
   writeU32(gpa: number, value: number): void {
-    const [v, o] = this.dataView(gpa, 4);
+    const [v, o] = this.dataView(gpa, 4, true);
     v.setUint32(o, value >>> 0, true);
   }
   writeU64(gpa: number, value: bigint): void {
-    const [v, o] = this.dataView(gpa, 8);
+    const [v, o] = this.dataView(gpa, 8, true);
     v.setBigUint64(o, BigInt.asUintN(64, value), true);
   }
 

@@ -12,19 +12,29 @@
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { close, memfdCreate, mmapPrivate, mmapShared, munmap, viewAt, type Mapping } from '../kvm/libc.js';
+import { DirtyPages } from './dirty-pages.js';
 import { GuestMemory } from './guest-memory.js';
 import type { RamRange } from './layout.js';
 
-/** What another thread needs to see guest RAM: the ranges, and where the main thread mapped each. */
+/** What another thread needs to see guest RAM: the ranges, where the main thread mapped each, and the VMM's dirty pages when tracked. */
 export interface RamAddresses {
   ram: RamRange[];
   hostAddresses: bigint[];
+  dirtyPages?: SharedArrayBuffer;
 }
 
 /** Guest RAM seen from a thread, with the host address of each range (for KVM and vhost). */
 export class HostGuestMemory extends GuestMemory {
+  /** The pages this VMM wrote, when they are tracked (a machine with trackDirtyPages). */
+  readonly dirtyPages?: DirtyPages;
+
   constructor(readonly addresses: RamAddresses) {
-    super(addresses.ram.map((r, i) => ({ gpa: r.gpa, bytes: new Uint8Array(viewAt(addresses.hostAddresses[i], r.size)) })));
+    const dirty = addresses.dirtyPages && new DirtyPages(addresses.dirtyPages, addresses.ram);
+    super(
+      addresses.ram.map((r, i) => ({ gpa: r.gpa, bytes: new Uint8Array(viewAt(addresses.hostAddresses[i], r.size)) })),
+      dirty && ((region, gpa, length) => dirty.mark(region, gpa, length)),
+    );
+    this.dirtyPages = dirty;
   }
 
   get ram(): RamRange[] {
@@ -39,8 +49,9 @@ export class HostGuestMemory extends GuestMemory {
 
 /** The main thread's mapping: it owns the pages and unmaps them once every other thread is done. */
 export class MappedGuestMemory extends HostGuestMemory {
-  constructor(private readonly mappings: Mapping[], ram: RamRange[]) {
-    super({ ram, hostAddresses: mappings.map((m) => m.address) });
+  constructor(private readonly mappings: Mapping[], ram: RamRange[], trackDirtyPages: boolean) {
+    const bytes = ram.reduce((n, r) => n + r.size, 0);
+    super({ ram, hostAddresses: mappings.map((m) => m.address), dirtyPages: trackDirtyPages ? DirtyPages.allocate(bytes) : undefined });
   }
 
   unmap(): void {
@@ -49,10 +60,10 @@ export class MappedGuestMemory extends HostGuestMemory {
 }
 
 /** Fresh, zeroed RAM: a memfd, mapped shared (the fd is closed at once; the mapping keeps the pages). */
-export function createGuestRam(ram: RamRange[]): MappedGuestMemory {
+export function createGuestRam(ram: RamRange[], trackDirtyPages = false): MappedGuestMemory {
   const fd = memfdCreate('tsvmm-guest-ram', ram.reduce((n, r) => n + r.size, 0));
   try {
-    return mapRanges(ram, (r) => mmapShared(fd, r.size, r.fileOffset));
+    return mapRanges(ram, trackDirtyPages, (r) => mmapShared(fd, r.size, r.fileOffset));
   } finally {
     close(fd);
   }
@@ -66,7 +77,7 @@ export class MemoryFileError extends Error {
 }
 
 /** RAM read from `path` as it is touched (copy-on-write); the file must be exactly RAM's size. */
-export function mapMemoryFile(path: string, ram: RamRange[]): MappedGuestMemory {
+export function mapMemoryFile(path: string, ram: RamRange[], trackDirtyPages = false): MappedGuestMemory {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -78,13 +89,13 @@ export function mapMemoryFile(path: string, ram: RamRange[]): MappedGuestMemory 
     const size = ram.reduce((n, r) => n + r.size, 0);
     const actual = fstatSync(fd).size;
     if (actual !== size) throw new MemoryFileError(`'${path}' is ${actual < size ? 'shorter' : 'longer'} than the machine's RAM (${actual} bytes, not ${size})`);
-    return mapRanges(ram, (r) => mmapPrivate(fd, r.size, r.fileOffset));
+    return mapRanges(ram, trackDirtyPages, (r) => mmapPrivate(fd, r.size, r.fileOffset));
   } finally {
     closeSync(fd);
   }
 }
 
-function mapRanges(ram: RamRange[], map: (range: RamRange) => Mapping): MappedGuestMemory {
+function mapRanges(ram: RamRange[], trackDirtyPages: boolean, map: (range: RamRange) => Mapping): MappedGuestMemory {
   const mappings: Mapping[] = [];
   try {
     for (const range of ram) mappings.push(map(range));
@@ -92,5 +103,5 @@ function mapRanges(ram: RamRange[], map: (range: RamRange) => Mapping): MappedGu
     mappings.forEach(munmap);
     throw e;
   }
-  return new MappedGuestMemory(mappings, ram);
+  return new MappedGuestMemory(mappings, ram, trackDirtyPages);
 }

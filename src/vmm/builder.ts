@@ -13,7 +13,7 @@ import { bootMsrs } from '../arch/x86/msrs.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { Kvm } from '../kvm/system.js';
 import { MP_STATE_RUNNABLE, VcpuFd } from '../kvm/vcpu.js';
-import type { VmFd } from '../kvm/vm.js';
+import { KVM_MEM_LOG_DIRTY_PAGES, type VmFd } from '../kvm/vm.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { startState } from '../arch/x86/cpu-modes.js';
 import { KVM_IDENTITY_MAP_ADDR, KVM_TSS_ADDR, planRam, type RamRange } from '../memory/layout.js';
@@ -56,8 +56,10 @@ export function buildMachine(config: MachineConfig, options: BuildOptions = {}):
 
     const ram = planRam(config.memory);
     const { restoreMemory } = options;
-    const memory = made(restoreMemory === undefined ? createGuestRam(ram) : mapMemoryFile(restoreMemory, ram), (m) => m.unmap());
-    ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range)));
+    const track = config.trackDirtyPages ?? false;
+    const memory = made(restoreMemory === undefined ? createGuestRam(ram, track) : mapMemoryFile(restoreMemory, ram, track), (m) => m.unmap());
+    // Slot i is RAM range i: a diff snapshot reads each slot's dirty log.
+    ram.forEach((range, slot) => vm.setUserMemoryRegion(slot, range.gpa, range.size, memory.hostAddress(range), track ? KVM_MEM_LOG_DIRTY_PAGES : 0));
 
     // The RTC's CMOS reports the memory size, as a PC's does; fw_cfg the machine as QEMU's does.
     const specs = (config.devices ?? defaultDevicesFor(config.boot)).map((d) =>

@@ -34,6 +34,8 @@ export interface MachineConfig {
   cpuFeatures?: Record<string, boolean>;
   /** Emulate instructions KVM's own emulator lacks; default: on for software KVM backends only. */
   emulationAssist?: boolean;
+  /** Track the pages written since the last snapshot (KVM's dirty log and the VMM's own writes), for diff snapshots. */
+  trackDirtyPages?: boolean;
 }
 
 export const defaultDevices: DeviceConfig[] = [{ kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'debug-exit' }];

@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FirecrackerClient } from '../../src/api/firecracker-client.js';
-import { snapshotMachine, type SavedConfig } from '../../src/snapshot/vm-snapshot.js';
+import { loadSnapshot, snapshotMachine, type SavedConfig } from '../../src/snapshot/vm-snapshot.js';
 import { MiB } from '../../src/memory/layout.js';
 import { buildMachine } from '../../src/vmm/builder.js';
 import { runCli, startCli } from '../helpers/cli.js';
@@ -29,9 +29,16 @@ const LAST = 0x10;
 const counts = (text: string) => [...text.matchAll(/^count ([0-9a-f]{2})$/gm)].map((m) => parseInt(m[1], 16));
 const hash = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
+const countLoopConfig = (): SavedConfig => ({
+  memory: 64 * MiB, cpus: 1, boot: { kind: 'raw', image: readFileSync(guestFile('count-loop.s', { address: LOAD })), mode: 'long', loadAddr: LOAD },
+});
+/** Where count-loop.s stores its step; a page of RAM the test writes. */
+const STEP_STORE = 0x200000;
+const MARKER_AT = 0x300000;
+
 /** Runs count-loop.s until it has printed `upTo`, pauses it and saves it; returns the counts it printed. */
 async function countAndSnapshot(state: string, memory: string, upTo = 3): Promise<number[]> {
-  const config: SavedConfig = { memory: 64 * MiB, cpus: 1, boot: { kind: 'raw', image: readFileSync(guestFile('count-loop.s', { address: LOAD })), mode: 'long', loadAddr: LOAD } };
+  const config = countLoopConfig();
   let output = '';
   const machine = buildMachine({ ...config, console: (d) => (output += Buffer.from(d).toString('latin1')) });
   try {
@@ -97,6 +104,52 @@ kvmTest('PUT /snapshot/create saves a paused VM that tsvmm run started; tsvmm ru
   const r = await restore(state, memory);
   assertCountsOn(r.counts, last, r.stderr);
   assert.equal(r.status, DONE_STATUS);
+});
+
+kvmTest('a diff snapshot holds only the pages written since the full one, the guest\'s and the VMM\'s; merged onto it, it restores the later state', async () => {
+  const config: SavedConfig = { ...countLoopConfig(), trackDirtyPages: true };
+  const [baseState, baseMemory, diffState, diffMemory] = ['base.state', 'base.mem', 'diff.state', 'diff.mem'].map((f) => join(dir, f));
+  const marker = Buffer.from('written by the VMM between the snapshots');
+  let output = '';
+  const machine = buildMachine({ ...config, console: (d) => (output += Buffer.from(d).toString('latin1')) });
+  let diffBytes: number;
+  try {
+    await machine.start();
+    for (let i = 0; i < 1200 && !counts(output).includes(2); i++) await sleep(50);
+    await machine.pause();
+    assert.equal(snapshotMachine(machine, config, baseState, baseMemory), 64 * MiB, 'a full snapshot writes all of RAM');
+    machine.memory.write(MARKER_AT, marker);
+    machine.resume();
+    for (let i = 0; i < 1200 && !counts(output).includes(4); i++) await sleep(50);
+    await machine.pause();
+    diffBytes = snapshotMachine(machine, config, diffState, diffMemory, 'diff');
+  } finally {
+    await machine.destroy();
+  }
+  assert.ok(diffBytes >= 2 * 4096 && diffBytes < 1 * MiB, `the diff holds the few pages written since the base: ${diffBytes} bytes`);
+  assert.ok(statSync(diffMemory).blocks * 512 < 2 * MiB, 'the diff memory file is sparse');
+  assert.equal(statSync(diffMemory).size, 64 * MiB);
+
+  const merged = join(dir, 'merged.mem');
+  copyFileSync(baseMemory, merged);
+  const rebase = await runCli(['rebase-memory', '--base-file', merged, '--diff-file', diffMemory]);
+  assert.equal(rebase.status, 0, rebase.stderr);
+  const stepIn = async (memory: string) => {
+    const restored = loadSnapshot(diffState, memory).build();
+    try {
+      return { step: restored.memory.readU64(STEP_STORE), marker: Buffer.from(restored.memory.read(MARKER_AT, marker.length)).toString() };
+    } finally {
+      await restored.destroy();
+    }
+  };
+  const base = await stepIn(baseMemory);
+  const rebased = await stepIn(merged);
+  assert.ok(base.step >= 2n && base.step < 4n, `the base holds the step of its time: ${base.step}`);
+  assert.ok(rebased.step >= 4n, `the merged memory holds the guest's later write: ${rebased.step}`);
+  assert.equal(rebased.marker, marker.toString(), 'and the VMM\'s');
+  const r = await restore(diffState, merged);
+  assert.equal(r.status, DONE_STATUS, r.stderr);
+  assert.ok(r.counts[0] > 4, `the restored guest counts on from its diff's state: ${r.counts}`);
 });
 
 kvmTest('a damaged, cut, foreign or mismatched snapshot is refused in one line, and left as it was', async () => {

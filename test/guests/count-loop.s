@@ -1,14 +1,16 @@
 # 64-bit long mode, one vCPU: counts in R12, and each time the count passes
 # a multiple of 2^25 prints "count NN" (NN = count >> 25, in hex) on COM1.
 # At count 0x10 << 25 it writes 0x33 to the debug-exit port (status 103).
-# The count lives only in the CPU: a snapshot restored in another process
-# goes on from where it was, never from 01 again.
+# The count lives in the CPU: a snapshot restored in another process goes
+# on from where it was, never from 01 again. Each step is also stored at
+# STEP_STORE (a page of RAM the guest writes, for diff snapshots).
     .code64
     .set COM1, 0x3f8
     .set DEBUG_EXIT, 0xf4
     .set STEP_SHIFT, 25
     .set LAST, 0x10
     .set EXIT_DONE, 0x33
+    .set STEP_STORE, 0x200000
     .globl _start
 _start:
     xor %r12, %r12
@@ -17,6 +19,7 @@ _start:
     jnz 1b
     mov %r12, %r13
     shr $STEP_SHIFT, %r13               # R13: how many steps so far
+    mov %r13, STEP_STORE
     lea message(%rip), %rsi
     mov $COM1, %dx
     mov $message_prefix_length, %rcx
