@@ -106,6 +106,24 @@ kvmTest('PUT /snapshot/create saves a paused VM that tsvmm run started; tsvmm ru
   assert.equal(r.status, DONE_STATUS);
 });
 
+kvmTest('PUT /snapshot/load in a fresh tsvmm serve: the VM waits paused, then counts on once resumed', async () => {
+  const state = join(dir, 'load.state');
+  const memory = join(dir, 'load.mem');
+  const last = (await countAndSnapshot(state, memory)).at(-1)!;
+  const sock = join(dir, 'serve.sock');
+  const serve = startCli(['serve', '--api-sock', sock], { timeoutMs: 3 * 60_000 });
+  while (!existsSync(sock)) await sleep(20);
+  const client = new FirecrackerClient(sock);
+  await client.loadSnapshot(state, memory);
+  assert.equal((await client.describeInstance()).state, 'Paused');
+  await sleep(500);
+  assert.deepEqual(counts(serve.output().stdout), [], 'nothing runs before the resume');
+  await client.resume();
+  const { status, stdout, stderr } = await serve.done;
+  assertCountsOn(counts(stdout), last, stderr);
+  assert.equal(status, DONE_STATUS);
+});
+
 kvmTest('a diff snapshot holds only the pages written since the full one, the guest\'s and the VMM\'s; merged onto it, it restores the later state', async () => {
   const config: SavedConfig = { ...countLoopConfig(), trackDirtyPages: true };
   const [baseState, baseMemory, diffState, diffMemory] = ['base.state', 'base.mem', 'diff.state', 'diff.mem'].map((f) => join(dir, f));
