@@ -117,7 +117,10 @@ export class VmmController {
     const launch = this.launcher(config, this.resources.serialOutPath, restore);
     this.launched = launch;
     try {
-      this.machine = await launch.machine;
+      const machine = await launch.machine;
+      // Answered once the VM runs (or, restored, waits paused), as Firecracker answers.
+      await Promise.race([machine.started, launch.ended]);
+      this.machine = machine;
       launch.ended.then(this.settleEnded.resolve, this.settleEnded.reject);
     } catch (e) {
       this.launched = undefined;

@@ -82,6 +82,9 @@ export class Machine {
   /** Settles once every vCPU thread has ended, after the first stop(). */
   private threadsEnded?: Promise<void>;
   private stopStuckWatch?: () => void;
+  private markStarted!: () => void;
+  /** Settles once start() has done its work: the vCPUs run, or wait paused. */
+  readonly started = new Promise<void>((resolve) => (this.markStarted = resolve));
 
   constructor(parts: MachineParts) {
     this.kvm = parts.kvm;
@@ -136,6 +139,7 @@ export class Machine {
     } else {
       await Promise.all(this.vcpus.map((v) => v.thread.start()));
     }
+    this.markStarted();
     this.stopStuckWatch = watchForStuckGuest(
       this.vcpus.map((v) => v.thread),
       () =>

@@ -35,6 +35,7 @@ function fakeMachine(): Machine {
   let state = 'running';
   return {
     get state() { return state; },
+    started: Promise.resolve(),
     pause: async () => void (state = 'paused'),
     resume: () => void (state = 'running'),
     exitStats: () => ({ rows: [{ reason: 'IO', count: 7, handlingNs: 0 }], total: 7, guestNs: 0, assisted: 0 }),
