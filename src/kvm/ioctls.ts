@@ -70,5 +70,10 @@ export const KVM_GET_VCPU_EVENTS = ior(0x9f, s.kvmVcpuEvents.size);
 export const KVM_SET_VCPU_EVENTS = iow(0xa0, s.kvmVcpuEvents.size);
 export const KVM_GET_XSAVE = ior(0xa4, s.kvmXsave.size);
 export const KVM_SET_XSAVE = iow(0xa5, s.kvmXsave.size);
+export const KVM_GET_DEBUGREGS = ior(0xa1, s.kvmDebugregs.size);
+export const KVM_SET_DEBUGREGS = iow(0xa2, s.kvmDebugregs.size);
+/** The vCPU's TSC frequency in kHz: the ioctl's return value, or its argument. */
+export const KVM_SET_TSC_KHZ = io(0xa2);
+export const KVM_GET_TSC_KHZ = io(0xa3);
 export const KVM_GET_XCRS = ior(0xa6, s.kvmXcrs.size);
 export const KVM_SET_XCRS = iow(0xa7, s.kvmXcrs.size);

@@ -120,6 +120,11 @@ export const kvmGuestDebug = struct('kvm_guest_debug', {
   control: 'u32', pad: 'u32', debugreg: array('u64', 8),
 });
 
+export const kvmDebugregs = struct('kvm_debugregs', {
+  db: array('u64', 4), dr6: 'u64', dr7: 'u64', flags: 'u64', reserved: array('u64', 9),
+});
+export type KvmDebugregs = ReturnType<typeof kvmDebugregs.decode>;
+
 export const kvmMsi = struct('kvm_msi', {
   address_lo: 'u32', address_hi: 'u32', data: 'u32', flags: 'u32', devid: 'u32', pad: array('u8', 12),
 });
@@ -130,4 +135,5 @@ export const allStructs: StructType<unknown>[] = [
   kvmCpuid2Header, kvmCpuidEntry2, kvmUserspaceMemoryRegion, kvmLapicState, kvmIrqchip, kvmPitState2,
   kvmPitConfig, kvmClockData, kvmVcpuEvents, kvmIoeventfd, kvmIrqfd, kvmIrqLevel, kvmIrqRoutingHeader,
   kvmIrqRoutingEntry, kvmCoalescedMmioZone, kvmEnableCap, kvmMpState, kvmGuestDebug, kvmMsi,
+  kvmDebugregs,
 ] as StructType<unknown>[];

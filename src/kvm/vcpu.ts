@@ -4,7 +4,7 @@
  * worker thread can wrap the fd its VM created.
  */
 import * as ioc from './ioctls.js';
-import { close, ioctlBuffer, ioctlRaw, mmapShared, munmap, type Mapping } from './libc.js';
+import { close, ioctlBuffer, ioctlRaw, ioctlValue, mmapShared, munmap, type Mapping } from './libc.js';
 import * as s from './structs.js';
 import { KvmRun } from './kvm-run.js';
 import type { StructType } from './struct.js';
@@ -73,6 +73,14 @@ export class VcpuFd {
     xcrs[0].value = value;
     ioctlBuffer(this.fd, ioc.KVM_SET_XCRS, s.kvmXcrs.encode({ nr_xcrs: 1, flags: 0, xcrs }), 'KVM_SET_XCRS');
   }
+
+  getDebugRegs(): s.KvmDebugregs { return this.get(ioc.KVM_GET_DEBUGREGS, s.kvmDebugregs, 'KVM_GET_DEBUGREGS'); }
+  setDebugRegs(r: s.KvmDebugregs): void { this.set(ioc.KVM_SET_DEBUGREGS, s.kvmDebugregs, r, 'KVM_SET_DEBUGREGS'); }
+
+  /** The guest's TSC frequency, in kHz. */
+  getTscKhz(): number { return ioctlValue(this.fd, ioc.KVM_GET_TSC_KHZ, 0, 'KVM_GET_TSC_KHZ'); }
+  /** Scales the guest's TSC to `khz` (needs TSC scaling in the CPU: KVM_CAP_TSC_CONTROL). */
+  setTscKhz(khz: number): void { ioctlValue(this.fd, ioc.KVM_SET_TSC_KHZ, khz, 'KVM_SET_TSC_KHZ'); }
 
   getMpState(): number { return this.get(ioc.KVM_GET_MP_STATE, s.kvmMpState, 'KVM_GET_MP_STATE').mp_state; }
   setMpState(mp_state: number): void { this.set(ioc.KVM_SET_MP_STATE, s.kvmMpState, { mp_state }, 'KVM_SET_MP_STATE'); }

@@ -11,7 +11,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 
 const MAGIC = 'TSVMMSNP';
-export const SNAPSHOT_FORMAT_VERSION = 1;
+/** 2: each vCPU's debug registers and TSC frequency. */
+export const SNAPSHOT_FORMAT_VERSION = 2;
 const HEADER_SIZE = 16;
 const DIGEST_SIZE = 32;
 

@@ -1,8 +1,8 @@
 /**
  * A paused VM saved to files and brought back, in this process or another:
  * the configuration it was built from, each vCPU's state as KVM keeps it
- * (registers, special registers, XSAVE area, XCR0, local APIC, pending
- * events, MP state, every MSR KVM lists), the in-kernel PIC, I/O APIC, PIT
+ * (registers, special registers, debug registers, XSAVE area, XCR0, local
+ * APIC, pending events, MP state, every MSR KVM lists, TSC frequency), the in-kernel PIC, I/O APIC, PIT
  * and kvmclock, each device's shared state (PCI config space, virtio
  * registers and ring indices, MSI-X tables), the MSI routes, and guest RAM.
  * The machine is paused, so no I/O thread is in the middle of a request.
@@ -23,7 +23,8 @@
  */
 import { DeviceState } from '../devices/device-state.js';
 import { PAGE_SIZE } from '../memory/dirty-pages.js';
-import type { KvmClockData, KvmPitState2, KvmRegs, KvmSregs, KvmVcpuEvents } from '../kvm/structs.js';
+import type { KvmClockData, KvmDebugregs, KvmPitState2, KvmRegs, KvmSregs, KvmVcpuEvents } from '../kvm/structs.js';
+import type { VcpuFd } from '../kvm/vcpu.js';
 import { MemoryFileError } from '../memory/mapping.js';
 import { buildMachine } from '../vmm/builder.js';
 import type { MachineConfig } from '../vmm/config.js';
@@ -38,12 +39,15 @@ export type SavedConfig = Omit<MachineConfig, 'console' | 'traceFd' | 'timeExits
 interface VcpuSnapshot {
   regs: KvmRegs;
   sregs: KvmSregs;
+  debugRegs: KvmDebugregs;
   xsave: Uint8Array;
   xcr0: bigint;
   lapic: Uint8Array;
   events: KvmVcpuEvents;
   mpState: number;
   msrs: { index: number; data: bigint }[];
+  /** The guest's TSC frequency in kHz (0 where KVM does not know it). */
+  tscKhz: number;
 }
 
 interface VmSnapshot {
@@ -75,12 +79,14 @@ export function snapshotMachine(machine: Machine, config: SavedConfig, statePath
   const vcpus = machine.vcpus.map(({ fd }): VcpuSnapshot => ({
     regs: fd.getRegs(),
     sregs: fd.getSregs(),
+    debugRegs: fd.getDebugRegs(),
     xsave: fd.getXsave(),
     xcr0: fd.getXcr0(),
     lapic: fd.getLapic(),
     events: fd.getVcpuEvents(),
     mpState: fd.getMpState(),
     msrs: everyMsr(msrIndices, (indices) => fd.getMsrs(indices)),
+    tscKhz: fd.getTscKhz(),
   }));
   const { vm } = machine;
   const snapshot: VmSnapshot = {
@@ -178,8 +184,11 @@ function applySnapshot(machine: Machine, snapshot: VmSnapshot, statePath: string
   machine.pci.routes.install();
   machine.vcpus.forEach(({ fd }, i) => {
     const v = snapshot.vcpus[i];
-    // Order matters to KVM: special registers (modes) and the XCR before the XSAVE area, the LAPIC before events.
+    // Order matters to KVM: the TSC's rate before the TSC MSR, special registers (modes) and the XCR
+    // before the XSAVE area, the LAPIC before events.
+    keepTscRate(fd, v.tscKhz, statePath);
     fd.setSregs(v.sregs);
+    fd.setDebugRegs(v.debugRegs);
     fd.setXcr0(v.xcr0);
     fd.setXsave(v.xsave);
     fd.setRegs(v.regs);
@@ -188,6 +197,24 @@ function applySnapshot(machine: Machine, snapshot: VmSnapshot, statePath: string
     fd.setMpState(v.mpState);
     fd.setVcpuEvents(v.events);
   });
+}
+
+/** How far the TSC's rate may drift across a restore before it is scaled back, as Firecracker allows. */
+const TSC_TOLERANCE_PPM = 250;
+
+/**
+ * A guest reads time from its TSC at the rate it measured at boot: on a host whose TSC runs at another
+ * rate, KVM scales the guest's back to the saved one (TSC scaling in the CPU; refused in one line without).
+ */
+function keepTscRate(fd: VcpuFd, savedKhz: number, statePath: string): void {
+  if (savedKhz === 0) return;
+  const hereKhz = fd.getTscKhz();
+  if (Math.abs(hereKhz - savedKhz) * 1e6 <= savedKhz * TSC_TOLERANCE_PPM) return;
+  try {
+    fd.setTscKhz(savedKhz);
+  } catch (e) {
+    throw new SnapshotError(`snapshot '${statePath}' was taken where the TSC ran at ${savedKhz} kHz; here it runs at ${hereKhz} kHz and KVM cannot scale it (${(e as Error).message})`);
+  }
 }
 
 /**

@@ -89,7 +89,7 @@ export function buildMachine(config: MachineConfig, options: BuildOptions = {}):
       }
     }
     const machine = new Machine({
-      kvm, vm, memory, vcpus, devices: pci.devices, pci, description: boot?.description ?? `restored from '${restoreMemory}'`,
+      kvm, vm, memory, vcpus, devices: pci.devices, pci, description: boot?.description ?? `restored from '${restoreMemory}'`, restored: restoreMemory !== undefined,
       console: config.console ?? (() => {}), timeExits: config.timeExits ?? false, traceFd: config.traceFd ?? -1, emulationAssist,
     });
     undo.length = 0; // the machine owns every part now

@@ -51,6 +51,8 @@ export interface MachineParts {
   pci: PciDevices;
   /** What the machine boots, in a few words. */
   description: string;
+  /** Built from a snapshot: its RAM and state are a running guest's, not a boot's. */
+  restored: boolean;
   console: (data: Uint8Array) => void;
   timeExits: boolean;
   traceFd: number;
@@ -66,6 +68,7 @@ export class Machine {
   readonly devices: readonly MachineDevice[];
   readonly pci: PciDevices;
   readonly description: string;
+  readonly restored: boolean;
   readonly timeExits: boolean;
   readonly traceFd: number;
   readonly emulationAssist: boolean;
@@ -94,6 +97,7 @@ export class Machine {
     this.devices = parts.devices;
     this.pci = parts.pci;
     this.description = parts.description;
+    this.restored = parts.restored;
     this.console = parts.console;
     this.timeExits = parts.timeExits;
     this.traceFd = parts.traceFd;
@@ -131,7 +135,7 @@ export class Machine {
   async start({ paused = false }: StartOptions = {}): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
-    await this.pci.start(this.guestMemory.addresses, (m) => this.deviceLog(m));
+    await this.pci.start(this.guestMemory.addresses, (m) => this.deviceLog(m), this.restored);
     if (paused) {
       await Promise.all(this.vcpus.map((v) => v.thread.started()));
       await this.pci.pause();

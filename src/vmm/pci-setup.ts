@@ -46,12 +46,12 @@ export class PciDevices {
     private readonly owned: (() => void)[],
   ) {}
 
-  /** Starts an I/O thread per virtio device. */
-  async start(ram: RamAddresses, report: (message: string) => void): Promise<void> {
+  /** Starts an I/O thread per virtio device; `restored`, over the state a snapshot put back. */
+  async start(ram: RamAddresses, report: (message: string) => void, restored: boolean): Promise<void> {
     for (const { spec, state } of this.virtio) {
       const wakeFd = eventfd();
       this.owned.push(() => close(wakeFd));
-      const thread = new VirtioIoThread({ spec, state, ram, wakeFd, control: ioControl() });
+      const thread = new VirtioIoThread({ spec, state, ram, wakeFd, control: ioControl(), restored });
       this.threads.push(thread);
       await thread.start(report);
     }

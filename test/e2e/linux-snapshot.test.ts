@@ -4,6 +4,9 @@
  * where it stood, reading the disk through the device (caches dropped),
  * writing the other and pinging the host over the tap, until it ends and
  * reports its status. A restore whose disk has gone is refused in one line.
+ * A vsock stream open across a snapshot is reset in the restored guest
+ * (the transport reset event, through the userspace device and vhost),
+ * and the restored guest takes new streams.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,9 +16,11 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FirecrackerClient } from '../../src/api/firecracker-client.js';
-import { startCli } from '../helpers/cli.js';
+import { execFileSync } from 'node:child_process';
+import { startCli, startProcess } from '../helpers/cli.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { GUEST_IP_PARAMETER, HOST_IP, tapNamespace } from '../helpers/netns.js';
+import { PY_SEND, udsCall, udsConnect, vsockToolDisk } from '../helpers/vsock-host.js';
 
 const GUEST_TIMEOUT_MS = 10 * 60_000;
 const LAST_TICK = 8;
@@ -83,4 +88,80 @@ kvmTest('a Linux guest snapshotted mid-loop goes on in a new process: its disks 
   assert.equal(refused.status, 2, refused.stderr);
   assert.match(refused.stderr, /^tsvmm: [^\n]*given\.img[^\n]*\n$/, 'one line, naming the missing disk');
   assert.ok(existsSync(state) && existsSync(memory));
+});
+
+const HELD_PORT = 6000;
+const NEW_PORT = 6001;
+/** Python: connect to CID PORT, send MESSAGE, and keep the stream open. */
+const PY_HOLD = `import socket, sys, time
+s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
+s.connect((int(sys.argv[1]), int(sys.argv[2])))
+s.sendall(sys.argv[3].encode())
+print('sent', flush=True)
+time.sleep(3600)`;
+
+/** How the host reaches the guest's vsock: the --vsock value, a stream it holds open, a call. */
+interface VsockPeer {
+  flag: string;
+  hold(port: number, message: string): Promise<() => void>;
+  call(port: number, message: string): Promise<string>;
+}
+
+/**
+ * The guest serves a stream the host holds open when the snapshot is taken. Restored, the guest's read
+ * fails (ECONNRESET: the transport reset), and it serves a new stream.
+ */
+async function vsockAcrossRestore(t: TestContext, dir: string, peer: VsockPeer): Promise<void> {
+  const { disk, install } = vsockToolDisk(dir);
+  const sock = join(dir, 'api.sock');
+  const script = `${install}; /tmp/vt serve ${HELD_PORT} unused; echo "held-stream $?"; /tmp/vt serve ${NEW_PORT} 'after the restore'`;
+  const run = startCli(['run', '--vsock', peer.flag, '--disk', `${disk},ro`, '--api-sock', sock, '--', 'sh', '-c', script], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => run.child.kill('SIGKILL'));
+  await run.waitFor(/^vsock-tool: listening\s*$/m);
+  const release = await peer.hold(HELD_PORT, 'before the snapshot');
+  t.after(release);
+  await run.waitFor(/before the snapshot/);
+  const client = new FirecrackerClient(sock);
+  await client.pause();
+  const [state, memory] = [join(dir, 'vm.state'), join(dir, 'vm.mem')];
+  await client.createSnapshot(state, memory);
+  run.child.kill('SIGTERM');
+  await run.done;
+
+  const restored = startCli(['run', '--restore', state, '--restore-mem', memory], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => restored.child.kill('SIGKILL'));
+  await restored.waitFor(/^vsock-tool: listening\s*$/m);
+  assert.match(restored.output().stderr + restored.output().stdout, /vsock-tool: read: Connection reset by peer/);
+  assert.match(restored.output().stdout, /^held-stream 1\s*$/m, 'the stream held across the snapshot was reset');
+  assert.equal(await peer.call(NEW_PORT, 'hello'), 'after the restore', 'a new stream works');
+  const { status, stdout, stderr } = await restored.done;
+  assert.equal(status, 0, `${stdout.slice(-2000)}\n${stderr}`);
+}
+
+kvmTest('a vsock stream open across a snapshot is reset in the restored guest, over Unix sockets (uds=)', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const dir = scratch(t);
+  const uds = join(dir, 'vsock.sock');
+  await vsockAcrossRestore(t, dir, {
+    flag: `cid=${20_000 + (process.pid % 100_000)},uds=${uds}`,
+    hold: async (port, message) => {
+      const socket = await udsConnect(uds, port);
+      socket.on('error', () => {});
+      socket.write(message);
+      return () => socket.destroy();
+    },
+    call: (port, message) => udsCall(uds, port, message),
+  });
+});
+
+kvmTest('a vsock stream open across a snapshot is reset in the restored guest, through vhost-vsock', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const cid = 30_000 + (process.pid % 100_000);
+  await vsockAcrossRestore(t, scratch(t), {
+    flag: `cid=${cid}`,
+    hold: async (port, message) => {
+      const holder = startProcess(['python3', '-c', PY_HOLD, String(cid), String(port), message], { timeoutMs: GUEST_TIMEOUT_MS });
+      await holder.waitFor(/^sent$/m);
+      return () => holder.child.kill('SIGKILL');
+    },
+    call: async (port, message) => execFileSync('python3', ['-c', PY_SEND, String(cid), String(port), message], { encoding: 'utf8' }),
+  });
 });

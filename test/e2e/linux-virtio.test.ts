@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +15,9 @@ import { describe, type TestContext } from 'node:test';
 import { runCli, startCli, startProcess } from '../helpers/cli.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { GUEST_IP, GUEST_IP_PARAMETER, HOST_IP, SINK_PORT, SOURCE_PORT, tapNamespace } from '../helpers/netns.js';
+import { PY_SEND, udsCall, vsockToolDisk } from '../helpers/vsock-host.js';
 
 const GUEST_TIMEOUT_MS = 10 * 60_000;
-const VSOCK_TOOL_SOURCE = fileURLToPath(new URL('../../../test/guests/vsock-tool.c', import.meta.url));
 const HOST_PORT = 5000;
 const GUEST_PORT = 6000;
 /** The host's side of the vsock test, with Python's AF_VSOCK (Node has none). */
@@ -35,17 +35,6 @@ while True:
 print('got ' + data.decode(), flush=True)
 c.sendall(sys.argv[2].encode())
 c.close()`;
-const PY_SEND = `import socket, sys
-s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-s.connect((int(sys.argv[1]), int(sys.argv[2])))
-s.sendall(sys.argv[3].encode())
-s.shutdown(socket.SHUT_WR)
-data = b''
-while True:
-    d = s.recv(4096)
-    if not d: break
-    data += d
-sys.stdout.write(data.decode())`;
 const TCP_BYTES = 64 << 20;
 
 const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
@@ -209,22 +198,7 @@ describe('virtio devices from inside Linux', () => {
         await new Promise<void>((resolve) => server.listen(`${uds}_${HOST_PORT}`, resolve));
         return { got };
       },
-      callGuest: (message) =>
-        new Promise((resolve, reject) => {
-          const socket = createConnection(uds);
-          let reply = '';
-          socket.on('error', reject);
-          socket.on('connect', () => socket.write(`CONNECT ${GUEST_PORT}\n`));
-          socket.on('data', (d) => {
-            reply += d;
-            const ok = reply.match(/^OK \d+\n/);
-            if (ok && !socket.writableEnded) {
-              reply = reply.slice(ok[0].length);
-              socket.end(message);
-            }
-          });
-          socket.on('end', () => resolve(reply));
-        }),
+      callGuest: (message) => udsCall(uds, GUEST_PORT, message),
     });
   });
 });
@@ -238,18 +212,11 @@ interface VsockHost {
 
 /** The guest calls the host's port HOST_PORT, then serves GUEST_PORT for the host's call; each side checks what the other sent. */
 async function vsockRoundTrip(t: TestContext, host: VsockHost): Promise<void> {
-  // The guest's client and server, built here and handed over as a raw disk it copies from.
-  const dir = scratch(t);
-  const tool = join(dir, 'vsock-tool');
-  execFileSync('gcc', ['-static', '-O2', '-o', tool, VSOCK_TOOL_SOURCE]);
-  const binary = readFileSync(tool);
-  const disk = join(dir, 'tool.img');
-  writeFileSync(disk, Buffer.concat([binary, Buffer.alloc((512 - (binary.length % 512)) % 512)]));
-
+  const { disk, install } = vsockToolDisk(scratch(t));
   const { got: hostGot } = await host.serveHost();
   const run = startCli(
     ['run', '--vsock', host.flag, '--disk', `${disk},ro`, '--', 'sh', '-c',
-      `head -c ${binary.length} /dev/vda > /tmp/vt && chmod +x /tmp/vt && ` +
+      `${install} && ` +
       `echo "GUEST-GOT $(/tmp/vt send 2 ${HOST_PORT} 'ping from the guest')" && /tmp/vt serve ${GUEST_PORT} 'pong from the guest'`],
     { timeoutMs: GUEST_TIMEOUT_MS },
   );

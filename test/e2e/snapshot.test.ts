@@ -86,6 +86,32 @@ kvmTest('a paused guest saved to files counts on in a new process from where it 
   assert.deepEqual(one.counts, two.counts, 'two clones of one snapshot do the same');
 });
 
+kvmTest('the debug registers a debugger set and the TSC\'s rate come back in the restored vCPU', async () => {
+  const config = countLoopConfig();
+  const [state, memory] = [join(dir, 'dr.state'), join(dir, 'dr.mem')];
+  const breakpoints = [0x1000n, 0x2000n, 0x3000n, 0x4000n];
+  const machine = buildMachine(config);
+  let saved;
+  try {
+    await machine.start({ paused: true });
+    const { fd } = machine.vcpus[0];
+    fd.setDebugRegs({ ...fd.getDebugRegs(), db: breakpoints });
+    saved = { debug: fd.getDebugRegs(), tscKhz: fd.getTscKhz() };
+    snapshotMachine(machine, config, state, memory);
+  } finally {
+    await machine.destroy();
+  }
+  assert.deepEqual(saved.debug.db, breakpoints);
+  assert.ok(saved.tscKhz > 0, `KVM knows the TSC's rate: ${saved.tscKhz} kHz`);
+  const restored = loadSnapshot(state, memory).build();
+  try {
+    const { fd } = restored.vcpus[0];
+    assert.deepEqual({ debug: fd.getDebugRegs(), tscKhz: fd.getTscKhz() }, saved);
+  } finally {
+    await restored.destroy();
+  }
+});
+
 kvmTest('PUT /snapshot/create saves a paused VM that tsvmm run started; tsvmm run --restore brings it back', async () => {
   const sock = join(dir, 'api.sock');
   const cli = startCli(['run', '--raw', guestFile('count-loop.s', { address: LOAD }), '--api-sock', sock], { timeoutMs: 3 * 60_000 });
@@ -188,7 +214,7 @@ kvmTest('a damaged, cut, foreign or mismatched snapshot is refused in one line, 
   };
   await refused(copy('flipped.state', (b) => { b[b.length - 40] ^= 0xff; return b; }), memory, /snapshot '.*flipped.state' fails its checksum: it was changed or damaged/);
   await refused(copy('cut.state', (b) => b.subarray(0, b.length - 100)), memory, /snapshot '.*cut.state' is \d+ bytes, not the \d+ its header says: it was cut short or grew/);
-  await refused(copy('v9.state', (b) => { b.writeUInt32LE(9, 8); return b; }), memory, /snapshot '.*v9.state' has format version 9; this tsvmm reads version 1/);
+  await refused(copy('v9.state', (b) => { b.writeUInt32LE(9, 8); return b; }), memory, /snapshot '.*v9.state' has format version 9; this tsvmm reads version 2/);
   await refused(copy('junk.state', () => Buffer.from('not a snapshot at all, just some words to fill the header and more')), memory, /snapshot '.*junk.state' is not a tsvmm snapshot \(no TSVMMSNP header\)/);
   await refused(state, join(dir, 'missing.mem'), /snapshot memory '.*missing.mem': no such file/);
   const shortMemory = join(dir, 'short.mem');

@@ -11,15 +11,16 @@ import { poll, POLLIN, POLLOUT } from '../../src/kvm/libc.js';
 import { DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
 import { HOST_CID, readHeader, VSOCK_HEADER_SIZE, VSOCK_TYPE_STREAM, writeHeader, type VsockHeader } from '../../src/devices/virtio/vsock-packet.js';
 import { RX_QUEUE, TX_QUEUE, type VsockUds } from '../../src/devices/virtio/vsock-uds.js';
+import { EVENT_QUEUE } from '../../src/devices/virtio/vsock-events.js';
 import { guardedMemory, queueLayout, VirtioDriver } from './virtio-driver.js';
 
 export const GUEST_CID = 3;
-export const EVENT_QUEUE = 2;
+export { EVENT_QUEUE };
 const RAM_SIZE = 0x400000;
 const LAYOUTS = [queueLayout(0x1000, 256), queueLayout(0x5000, 256), queueLayout(0x9000, 256)];
 const RX_BUFFERS = 0x10000;
 const RX_STRIDE = 0x2000;
-const EVENT_BUFFERS = 0xf000;
+export const EVENT_BUFFERS = 0xf000;
 const TX_BUFFERS = 0x100000;
 /** Linux's receive buffer: a header and 4 KiB of payload. */
 export const RX_PAYLOAD = 4096;

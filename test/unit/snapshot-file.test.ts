@@ -23,9 +23,9 @@ test('the state file keeps bigints and bytes, and refuses what is cut, changed o
   const flipped = Buffer.from(bytes);
   flipped[20] ^= 1;
   refused('flipped', flipped, /fails its checksum/);
-  const v2 = Buffer.from(bytes);
-  v2.writeUInt32LE(2, 8);
-  refused('v2', v2, /has format version 2; this tsvmm reads version 1/);
+  const v1 = Buffer.from(bytes);
+  v1.writeUInt32LE(1, 8);
+  refused('v1', v1, /has format version 1; this tsvmm reads version 2/);
   refused('foreign', Buffer.alloc(100), /is not a tsvmm snapshot/);
   assert.throws(() => readStateFile(join(dir, 'absent')), /snapshot '.*absent': no such file/);
 });

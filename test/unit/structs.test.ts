@@ -26,7 +26,7 @@ const KERNEL_SIZES: Record<string, number> = {
   kvm_lapic_state: 1024, kvm_irqchip: 520, kvm_pit_state2: 112, kvm_pit_config: 64, kvm_clock_data: 48,
   kvm_vcpu_events: 64, kvm_ioeventfd: 64, kvm_irqfd: 32, kvm_irq_level: 8, kvm_irq_routing: 8,
   kvm_irq_routing_entry: 48, kvm_coalesced_mmio_zone: 16, kvm_enable_cap: 104, kvm_mp_state: 4,
-  kvm_guest_debug: 72, kvm_msi: 32,
+  kvm_guest_debug: 72, kvm_msi: 32, kvm_debugregs: 128,
 };
 
 /** Where tsvmm flattens a nested C struct, the C name of each flattened field. */

@@ -10,7 +10,7 @@ import { HOST_CID, Shutdown, VSOCK_HEADER_SIZE, VsockOp, writeHeader } from '../
 import { listenUds, MAX_PAYLOAD, RX_QUEUE, TX_QUEUE, VsockUds } from '../../src/devices/virtio/vsock-uds.js';
 import { DESC_F_WRITE } from '../../src/devices/virtio/queue.js';
 import { Feature } from '../../src/devices/virtio/features.js';
-import { EVENT_QUEUE, GUEST_CID, RX_PAYLOAD, VsockGuest, type GuestOptions, type Packet } from '../helpers/vsock-guest.js';
+import { EVENT_BUFFERS, EVENT_QUEUE, GUEST_CID, RX_PAYLOAD, VsockGuest, type GuestOptions, type Packet } from '../helpers/vsock-guest.js';
 
 const { EAGAIN } = constants.errno;
 const FIRST_HOST_PORT = 2 ** 30;
@@ -138,6 +138,17 @@ test('a host program connects with CONNECT <port>, the guest accepts, and data f
   assert.deepEqual(hostRead(fd).data, out);
   assert.deepEqual(guest.d.takeUsed(EVENT_QUEUE), [], 'the event buffers stay with the device');
   assert.ok(guest.guardsIntact());
+});
+
+test('a restored device sends the guest one transport reset, in its first event buffer', () => {
+  const { device, guest } = startedGuest();
+  guest.d.memory.write(EVENT_BUFFERS, Uint8Array.of(0xff, 0xff, 0xff, 0xff));
+  device.restored();
+  guest.d.backend.notify(EVENT_QUEUE);
+  assert.deepEqual(guest.d.takeUsed(EVENT_QUEUE), [{ id: 0, len: 4 }]);
+  assert.equal(guest.d.memory.readU32(EVENT_BUFFERS), 0, 'VIRTIO_VSOCK_EVENT_TRANSPORT_RESET');
+  guest.d.backend.notify(EVENT_QUEUE);
+  assert.deepEqual(guest.d.takeUsed(EVENT_QUEUE), [], 'once');
 });
 
 test('host-initiated streams get host ports of their own, and a guest that refuses (RST) closes the host socket', () => {

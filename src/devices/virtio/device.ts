@@ -32,6 +32,8 @@ export interface VirtioDevice {
   negotiated?(features: bigint): void;
   /** The driver reset the device since it last served a queue: drop what belonged to the old session. */
   reset?(): void;
+  /** The VM was restored from a snapshot, before its queues are served: what the host held for it is gone. */
+  restored?(): void;
   /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
   /**

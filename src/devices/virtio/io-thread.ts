@@ -23,6 +23,8 @@ export interface VirtioWorkerData {
   wakeFd: number;
   /** Int32Array over this, indexed by IoControl. */
   control: SharedArrayBuffer;
+  /** The VM was restored from a snapshot: the device starts over state a process before this one served. */
+  restored: boolean;
 }
 
 /** The control word: what the main thread asks for (IoRequest), and where the thread stands (PAUSED or not). */

@@ -24,6 +24,8 @@ const report = (message: string) => post({ type: 'report', message });
 
 /** What the thread waits on (readable, unless a source waits to write), and what it does when one is ready. */
 interface QueueServer {
+  /** The VM was restored from a snapshot (told once, before start()). */
+  restored(): void;
   /** Takes up the queues as the transport's state has them: what the driver made available before this thread (or a restore) is served. */
   start(): void;
   watched(): { fd: number; events: number }[];
@@ -42,6 +44,7 @@ function userspaceServer(): QueueServer {
   let sources: readonly DeviceSource[] = [];
   const serveEvery = () => device.info.queueSizes.forEach((_, queue) => backend.notify(queue));
   return {
+    restored: () => device.restored?.(),
     start: serveEvery,
     // Between two polls nothing is in flight here.
     pause: () => {},
@@ -88,6 +91,7 @@ function obeyControl(): boolean {
 }
 
 post({ type: 'ready' });
+if (data.restored) server.restored();
 server.start();
 for (;;) {
   const ready = poll([{ fd: data.wakeFd, events: POLLIN }, ...server.watched()], -1);

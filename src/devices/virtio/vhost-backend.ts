@@ -25,6 +25,8 @@
 import { close, drainEventfd, eventfd, POLLIN, signalEventfd } from '../../kvm/libc.js';
 import type { HostGuestMemory } from '../../memory/mapping.js';
 import type { VhostFd, VhostRegion, VhostRing } from '../../vhost/vhost.js';
+import { VirtioBackend } from './backend.js';
+import type { VirtioDevice } from './device.js';
 import type { VirtioPciDevice } from './pci-transport.js';
 import { SplitQueue, type QueueConfig } from './queue.js';
 
@@ -32,6 +34,8 @@ import { SplitQueue, type QueueConfig } from './queue.js';
 export interface VhostDevice {
   readonly vhost: VhostFd;
   readonly queues: number;
+  /** The device's other queues (vsock's event queue), served here in userspace. */
+  readonly vmmQueues?: VirtioDevice;
   /** Features the kernel serves itself; the others (offloads) are the device's business, in start(). */
   readonly ringFeatures: bigint;
   start(driverFeatures: bigint): void;
@@ -43,6 +47,7 @@ export class VhostBackend {
   /** Per queue: the relay eventfd, and the eventfd the kernel signals now (the relay, or the vector's irqfd). */
   private readonly relayFds: number[];
   private readonly callFds: number[];
+  private readonly vmmSide?: VirtioBackend;
 
   constructor(
     private readonly fn: VirtioPciDevice,
@@ -54,11 +59,22 @@ export class VhostBackend {
   ) {
     this.relayFds = Array.from({ length: device.queues }, () => eventfd());
     this.callFds = [...this.relayFds];
+    if (device.vmmQueues) this.vmmSide = new VirtioBackend(fn, memory, device.vmmQueues, report);
   }
 
-  /** Rings a driver had set up already (a resume, a restored VM) go to the kernel now. */
+  /** The VM was restored from a snapshot: the device may owe the guest an event. */
+  restored(): void {
+    this.device.vmmQueues?.restored?.();
+  }
+
+  /**
+   * Rings a driver had set up already (a resume, a restored VM) go to the kernel now, after the
+   * queues kept here are served (while the kernel has the rings, the transport is its).
+   */
   start(): void {
-    if (!this.running) this.tryStart();
+    if (this.running) return;
+    for (let q = this.device.queues; q < this.fn.info.queueSizes.length; q++) this.vmmSide?.notify(q);
+    this.tryStart();
   }
 
   /** The kernel lets go of the rings until start(). */

@@ -6,7 +6,9 @@
 import { VHOST_VSOCK_SET_GUEST_CID, VHOST_VSOCK_SET_RUNNING, VhostFd } from '../../vhost/vhost.js';
 import { SystemError } from '../../kvm/errors.js';
 import { Feature } from './features.js';
+import type { VirtioDeviceInfo } from './device.js';
 import type { VhostDevice } from './vhost-backend.js';
+import { VsockEvents } from './vsock-events.js';
 
 export const VHOST_VSOCK_PATH = '/dev/vhost-vsock';
 const RING_FEATURES = Feature.VERSION_1 | Feature.EVENT_IDX | Feature.INDIRECT_DESC;
@@ -33,9 +35,11 @@ export class VhostVsock implements VhostDevice {
   /** Receive and transmit; the event queue stays with the VMM. */
   readonly queues = 2;
   readonly ringFeatures: bigint;
+  readonly vmmQueues: VsockEvents;
 
-  constructor(readonly vhost: VhostFd) {
+  constructor(readonly vhost: VhostFd, info: VirtioDeviceInfo) {
     this.ringFeatures = vhost.features() & RING_FEATURES;
+    this.vmmQueues = new VsockEvents(info);
   }
 
   start(): void {

@@ -151,7 +151,7 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
       if (spec.uds === undefined || spec.listenFd === undefined) throw new Error(`vsock cid=${spec.cid}: the Unix socket is not open yet: the builder opens it`);
       return new VsockUds(spec.cid, spec.uds, spec.listenFd, report);
     },
-    vhost: (spec) => (spec.vhostFd === undefined ? undefined : new VhostVsock(new VhostFd(spec.vhostFd))),
+    vhost: (spec) => (spec.vhostFd === undefined ? undefined : new VhostVsock(new VhostFd(spec.vhostFd), vsockInfo(spec.cid))),
   },
 };
 

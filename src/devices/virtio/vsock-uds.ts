@@ -12,8 +12,8 @@
  *   listening on `<udsPath>_<P>`; with none there, the guest gets a reset.
  *
  * Queue 0 carries packets to the guest, queue 1 packets from it; the event
- * queue's buffers are held and never used, as this device has no event to
- * send. Each stream keeps to the credit of both sides (vsock-connection.ts):
+ * queue's buffers are held for the one event there is, the transport reset
+ * a restored VM gets (vsock-events.ts). Each stream keeps to the credit of both sides (vsock-connection.ts):
  * a host socket is read only while the guest has credit and receive
  * buffers for it, so a host that writes faster than the guest reads blocks
  * in its own socket, losing nothing.
@@ -39,6 +39,7 @@ import { byteLength, gather, scatter } from './buffers.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain, SplitQueue } from './queue.js';
 import { vsockInfo } from './vsock.js';
+import { EVENT_QUEUE, VsockEvents } from './vsock-events.js';
 import { VsockConnection } from './vsock-connection.js';
 import { HostHandshake, okLine } from './vsock-handshake.js';
 import { HOST_CID, hostHeader, readHeader, Shutdown, VSOCK_HEADER_SIZE, VSOCK_TYPE_STREAM, VsockOp, writeHeader, type VsockHeader } from './vsock-packet.js';
@@ -103,6 +104,7 @@ export class VsockUds implements VirtioDevice {
   private nextHostPort = FIRST_HOST_PORT;
   /** A packet to the guest is built here: header, then payload read straight from a host socket. */
   private readonly packet = new Uint8Array(VSOCK_HEADER_SIZE + MAX_PAYLOAD);
+  private readonly events: VsockEvents;
 
   constructor(
     cid: number,
@@ -112,11 +114,18 @@ export class VsockUds implements VirtioDevice {
   ) {
     this.info = vsockInfo(cid);
     this.guestCid = BigInt(cid);
+    this.events = new VsockEvents(this.info);
   }
 
   /** The driver reset the device: it has forgotten every stream. */
   reset(): void {
     this.dropAll();
+    this.events.reset();
+  }
+
+  /** A restored VM: the streams its guest had went with the process that served them. */
+  restored(): void {
+    this.events.restored();
   }
 
   sources(): readonly DeviceSource[] {
@@ -145,6 +154,7 @@ export class VsockUds implements VirtioDevice {
   serveQueue(queue: number, ring: SplitQueue, memory: GuestMemory): void {
     if (queue === RX_QUEUE) this.receive(ring, memory);
     else if (queue === TX_QUEUE) this.transmitAll(ring, memory);
+    else if (queue === EVENT_QUEUE) this.events.serveQueue(queue, ring, memory);
   }
 
   /** Closes what the device opened: its streams' sockets and its eventfd (the listening socket is its opener's). */
