@@ -15,10 +15,12 @@ import { COM1_IRQ } from '../devices/legacy/serial-port.js';
 import { pciFunctionSlot } from '../devices/pci-functions.js';
 import { ECAM_BUS_SIZE } from '../devices/pci/ecam.js';
 import { intxGsi } from '../devices/pci/layout.js';
+import { VMGENID_ADDRESS, VMGENID_GSI } from '../devices/legacy/vmgenid.js';
 import { ACPI_RSDP_ADDRESS, PCI_MMIO_WINDOW_BASE, PCI_MMIO_WINDOW_END } from '../memory/layout.js';
 import { placement, type DeviceSpec } from '../devices/registry.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { dsdt, type DsdtPci, type IsaSerialPort } from './dsdt.js';
+import type { DsdtVmGenId } from './vmgenid.js';
 import { fadt } from './fadt.js';
 import { madt } from './madt.js';
 import { mcfg } from './mcfg.js';
@@ -46,6 +48,8 @@ export interface AcpiDevices {
   pitGsi?: number;
   /** PCI segment 0: a root bridge in the DSDT and its ECAM window in the MCFG. */
   pci?: DsdtPci;
+  /** The VM generation ID: the tables must end below its address. */
+  vmGenId?: DsdtVmGenId;
 }
 
 export interface AcpiOptions {
@@ -82,6 +86,7 @@ export function acpiDevicesOf(specs: readonly DeviceSpec[]): AcpiDevices {
     cmosRtc: specs.some((s) => s.kind === 'rtc'),
     pmBase: placement(pm).base,
     ...(pci && { pci }),
+    ...(specs.some((s) => s.kind === 'vmgenid') && { vmGenId: { address: VMGENID_ADDRESS, gsi: VMGENID_GSI } }),
   };
 }
 
@@ -121,8 +126,8 @@ export function writeAcpiTables(memory: GuestMemory, options: AcpiOptions): Acpi
 
   const i8042 = devices.i8042 ?? false;
   const cmosRtc = devices.cmosRtc ?? false;
-  const { pci } = devices;
-  const dsdtAddress = place(dsdt({ serialPorts: devices.serialPorts, i8042, cmosRtc, pmBase, pci }));
+  const { pci, vmGenId } = devices;
+  const dsdtAddress = place(dsdt({ serialPorts: devices.serialPorts, i8042, cmosRtc, pmBase, pci, vmGenId }));
   const legacyDevices = devices.serialPorts.length > 0 || i8042;
   const listed = [
     place(fadt({ dsdtAddress, pmBase, legacyDevices, i8042, cmosRtc })),
@@ -135,6 +140,9 @@ export function writeAcpiTables(memory: GuestMemory, options: AcpiOptions): Acpi
     throw new Error(`the ACPI tables at 0x${tables[0].address.toString(16)}-0x${(last.address + last.length).toString(16)} overlap the RSDP at 0x${rsdpAddress.toString(16)}`);
   }
 
+  if (vmGenId && rsdpAddress <= vmGenId.address && vmGenId.address < last.address + last.length) {
+    throw new Error(`the ACPI tables reach 0x${(last.address + last.length).toString(16)}, past the VM generation ID at 0x${vmGenId.address.toString(16)}`);
+  }
   memory.write(rsdpAddress, rsdp(xsdtAddress));
   return { rsdp: rsdpAddress, end: Math.max(last.address + last.length, rsdpAddress + RSDP_SIZE), tables };
 }

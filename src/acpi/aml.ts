@@ -22,6 +22,7 @@ const BUFFER_OP = 0x11;
 const PACKAGE_OP = 0x12;
 const VAR_PACKAGE_OP = 0x13;
 const METHOD_OP = 0x14;
+const NOTIFY_OP = 0x86;
 const RETURN_OP = 0xa4;
 const EXT_OP_PREFIX = 0x5b;
 const DEVICE_OP = 0x82; // after EXT_OP_PREFIX
@@ -167,6 +168,11 @@ export function method(path: string, options: MethodOptions, terms: readonly Aml
 /** Return (value) */
 export function returnValue(value: Aml): Aml {
   return concat([Uint8Array.of(RETURN_OP), value]);
+}
+
+/** Notify (path, value): tells the OS's driver of the object at `path` that something happened. */
+export function notify(path: string, value: number): Aml {
+  return concat([Uint8Array.of(NOTIFY_OP), nameString(path), integer(value)]);
 }
 
 /** Package () { elements }; VarPackage past 255 elements. */

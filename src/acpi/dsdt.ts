@@ -26,6 +26,7 @@ import { COMMAND_PORT, DATA_PORT, I8042_BASE, KEYBOARD_IRQ } from '../devices/le
 import * as aml from './aml.js';
 import { dwordMemoryWindow, ioPorts, irq, memory32Fixed, resourceTemplate, wordBusNumber } from './resource-template.js';
 import { systemTable } from './table.js';
+import { vmGenIdDevices, type DsdtVmGenId } from './vmgenid.js';
 
 /** Revision 2: AML integers are 64 bits wide. */
 const DSDT_REVISION = 2;
@@ -59,6 +60,8 @@ export interface DsdtDevices {
   pmBase: number;
   /** A PCI root bridge for bus 0 of segment 0. */
   pci?: DsdtPci;
+  /** The VM generation ID and its event device. */
+  vmGenId?: DsdtVmGenId;
 }
 
 export interface DsdtPci {
@@ -148,6 +151,7 @@ export function dsdtAml(devices: DsdtDevices): Uint8Array {
       ...(devices.cmosRtc ? [cmosRtc()] : []),
       pmRegisters(devices.pmBase),
       ...(devices.pci ? [pciRootBridge(devices.pci), ecamResources(devices.pci.ecam)] : []),
+      ...(devices.vmGenId ? vmGenIdDevices(devices.vmGenId) : []),
     ]),
   ]);
 }

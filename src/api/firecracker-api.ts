@@ -82,7 +82,10 @@ const ROUTES: [string, string, Route][] = [
   }],
   ['PUT', '/snapshot/load', async (vmm, body) => {
     const load = parseInput(SnapshotLoadBody, body, 'snapshot/load');
-    await vmm.load(load.snapshot_path, load.mem_backend?.backend_path ?? load.mem_file_path!, load.resume_vm ?? false, load.track_dirty_pages ?? load.enable_diff_snapshots);
+    await vmm.load(load.snapshot_path, load.mem_backend?.backend_path ?? load.mem_file_path!, load.resume_vm ?? false, {
+      trackDirtyPages: load.track_dirty_pages ?? load.enable_diff_snapshots,
+      networkOverrides: load.network_overrides?.map((o) => ({ ifaceId: o.iface_id, tap: o.host_dev_name })),
+    });
     return NO_CONTENT;
   }],
   ['PUT', '/tsvmm/raw-boot', preBoot((vmm, body) => vmm.resources.setRawBoot(body))],

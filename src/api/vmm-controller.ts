@@ -11,7 +11,7 @@ import { configViewOf, type VmResources } from '../config/vm-resources.js';
 import { ApiError } from './http-unix-server.js';
 import { Metrics } from './metrics.js';
 import { ApiLogger } from './api-logger.js';
-import { loadSnapshot, snapshotMachine, type LoadedSnapshot, type SnapshotKind } from '../snapshot/vm-snapshot.js';
+import { loadSnapshot, snapshotMachine, type LoadedSnapshot, type RestoreOverrides, type SnapshotKind } from '../snapshot/vm-snapshot.js';
 
 export type InstanceState = 'Not started' | 'Running' | 'Paused';
 
@@ -26,7 +26,6 @@ export interface Launch {
 export interface Restore {
   snapshot: LoadedSnapshot;
   paused: boolean;
-  trackDirtyPages?: boolean;
 }
 
 export type Launcher = (config: Omit<MachineConfig, 'console'>, serialOutPath: string | undefined, restore?: Restore) => Launch;
@@ -98,17 +97,16 @@ export class VmmController {
   }
 
   /** PUT /snapshot/load: the snapshot's machine instead of one booted; paused unless `resume`. */
-  async load(statePath: string, memoryPath: string, resume: boolean, trackDirtyPages?: boolean): Promise<void> {
+  async load(statePath: string, memoryPath: string, resume: boolean, overrides: RestoreOverrides = {}): Promise<void> {
     if (this.started || this.launched) throw new ApiError('Loading a microVM snapshot is not allowed after the microVM started.');
     if (this.resources.configured) throw new ApiError('Loading a microVM snapshot is not allowed after configuring boot-specific resources.');
     let snapshot: LoadedSnapshot;
     try {
-      snapshot = loadSnapshot(statePath, memoryPath);
+      snapshot = loadSnapshot(statePath, memoryPath).withOverrides(overrides);
     } catch (e) {
       throw new ApiError(`Cannot load the snapshot: ${(e as Error).message}`);
     }
-    const config = { ...snapshot.config, trackDirtyPages: trackDirtyPages ?? snapshot.config.trackDirtyPages };
-    await this.launch(config, { snapshot, paused: !resume, trackDirtyPages: config.trackDirtyPages });
+    await this.launch(snapshot.config, { snapshot, paused: !resume });
     this.logger.info(`the microVM was restored from ${statePath} and ${memoryPath}`);
   }
 

@@ -52,7 +52,8 @@ runFlags(
     .option('--api-sock <path>', 'expose the running VM through Firecracker\'s API on this Unix socket')
     .option('--track-dirty-pages', 'track the pages written since the last snapshot, for diff snapshots (tsvmm snapshot --diff)')
     .option('--restore <state-file>', 'resume a VM from a snapshot (PUT /snapshot/create); with --restore-mem')
-    .option('--restore-mem <memory-file>', 'the snapshot\'s guest memory file'),
+    .option('--restore-mem <memory-file>', 'the snapshot\'s guest memory file')
+    .option('--net-override <iface=TAP>', 'with --restore: network interface iface (net0, net1, ... or its iface_id) uses this tap instead of its own (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[]),
 ).action(async (command: string[], opts) => {
   process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);
 });

@@ -51,6 +51,7 @@ export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMach
   apiSock?: string;
   restore?: string;
   restoreMem?: string;
+  netOverride: string[];
   trackDirtyPages?: boolean;
 }
 
@@ -63,12 +64,13 @@ const RAW_DEFAULT_LOAD_ADDRESS = '0x100000';
 
 export async function runCommand(opts: RunOptions, command: string[]): Promise<number> {
   if (opts.restoreMem !== undefined && opts.restore === undefined) throw new UsageError('--restore-mem goes with --restore STATE-FILE');
+  if (opts.netOverride.length > 0 && opts.restore === undefined) throw new UsageError('--net-override goes with --restore STATE-FILE');
   const restored = opts.restore === undefined ? undefined : restoreSnapshot(opts, command);
   const config = restored?.config ?? (opts.configFile === undefined ? await configFromFlags(opts, command) : configFromFile(opts, command));
   // A snapshot makes the first machine; a reboot after it starts the guest afresh.
   const flags: RunFlags = {
     ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux',
-    snapshot: restored, restoredTracksDirtyPages: opts.trackDirtyPages || undefined,
+    snapshot: restored,
   };
   if (opts.apiSock === undefined) return runMachine(config, flags);
   // The API sees the machine this command built, running.
@@ -116,7 +118,12 @@ function restoreSnapshot(opts: RunOptions, command: string[]): LoadedSnapshot {
   const clashing = [...describingFlags(opts, command), ...(opts.configFile !== undefined ? ['--config-file'] : [])];
   if (clashing.length > 0) throw new UsageError(`--restore describes the VM; drop ${clashing.join(', ')}`);
   if (opts.restoreMem === undefined) throw new UsageError('--restore needs --restore-mem, the snapshot\'s memory file');
-  return loadSnapshot(opts.restore!, opts.restoreMem);
+  const networkOverrides = opts.netOverride.map((text) => {
+    const m = /^([^=]+)=(.{1,15})$/.exec(text);
+    if (m === null) throw new UsageError(`--net-override '${text}': give IFACE=TAP, e.g. net0=tap1 (a tap name has 1 to 15 characters)`);
+    return { ifaceId: m[1], tap: m[2] };
+  });
+  return loadSnapshot(opts.restore!, opts.restoreMem).withOverrides({ trackDirtyPages: opts.trackDirtyPages || undefined, networkOverrides });
 }
 
 type RunConfig = Parameters<typeof runMachine>[0];

@@ -33,8 +33,6 @@ export interface RunFlags {
   snapshot?: LoadedSnapshot;
   /** The first machine starts paused, until something (the API) resumes it. */
   startPaused?: boolean;
-  /** The snapshot's machine tracks dirty pages (or not), whatever it did when saved. */
-  restoredTracksDirtyPages?: boolean;
   /** Hears each machine once it is built (the API server pauses and resumes it). */
   onMachine?: (machine: Machine) => void;
 }
@@ -90,7 +88,7 @@ async function runOnce(
   signals: { stop?: VmStop; machine?: Machine },
 ): Promise<{ stop: VmStop; status: number }> {
   const options = { timeExits: flags.stats, traceFd };
-  const machine = first && flags.snapshot ? flags.snapshot.build({ ...options, trackDirtyPages: flags.restoredTracksDirtyPages }) : buildMachine({ ...config, ...options });
+  const machine = first && flags.snapshot ? flags.snapshot.build(options) : buildMachine({ ...config, ...options });
   signals.machine = machine;
   try {
     flags.onMachine?.(machine);

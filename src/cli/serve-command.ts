@@ -33,7 +33,6 @@ export const runMachineLauncher: Launcher = (config, serialOutPath, restore) => 
     linux: config.boot.kind === 'linux',
     snapshot: restore?.snapshot,
     startPaused: restore?.paused,
-    restoredTracksDirtyPages: restore?.trackDirtyPages,
     onMachine: (m) => built(m),
   });
   ended.catch(failed);

@@ -123,6 +123,8 @@ export const SnapshotLoadBody = z
     enable_diff_snapshots: z.boolean().optional(),
     track_dirty_pages: z.boolean().optional(),
     resume_vm: z.boolean().optional(),
+    /** A clone's own taps, in place of the snapshotted VM's. */
+    network_overrides: z.array(z.strictObject({ iface_id: id, host_dev_name: z.string().min(1).max(15) })).optional(),
   })
   .refine((b) => (b.mem_file_path === undefined) !== (b.mem_backend === undefined), 'give the memory file as mem_backend or mem_file_path, one of the two');
 

@@ -48,11 +48,12 @@ export const DeviceConfigSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('debug-exit'), port: port.optional(), mmio: address.optional(), size: z.int().refine((n) => [1, 2, 4].includes(n), 'must be 1, 2 or 4').optional() }),
   z.strictObject({ kind: z.literal('test-device'), base: address }),
   z.strictObject({ kind: z.literal('acpi-pm'), base: port.optional() }),
+  z.strictObject({ kind: z.literal('vmgenid') }),
   z.strictObject({ kind: z.literal('fw-cfg'), files: z.array(z.strictObject({ name: z.string().superRefine(checkedBy(checkFwCfgName)), data: bytes })).optional() }),
   z.strictObject({ kind: z.literal('virtio-rng') }),
   z.strictObject({ kind: z.literal('virtio-blk'), path: z.string().min(1), readOnly: z.boolean().optional(), id: z.string().superRefine(checkedBy(checkBlkId)).optional() })
     .superRefine(readableFile((c) => !c.readOnly)),
-  z.strictObject({ kind: z.literal('virtio-net'), tap: z.string().min(1).max(15), mac: z.string().superRefine(checkedBy(parseMac)).optional(), vhost: z.boolean().optional() }),
+  z.strictObject({ kind: z.literal('virtio-net'), tap: z.string().min(1).max(15), id: z.string().min(1).optional(), mac: z.string().superRefine(checkedBy(parseMac)).optional(), vhost: z.boolean().optional() }),
   z.strictObject({ kind: z.literal('virtio-vsock'), cid: z.int().superRefine(checkedBy(checkGuestCid)), uds: z.string().min(1).optional() }),
   z.strictObject({ kind: z.literal('pc-testdev') }),
   z.strictObject({ kind: z.literal('pci-testdev') }),

@@ -172,17 +172,20 @@ export class VmResources {
   machineConfig(): Omit<MachineConfig, 'console'> {
     if (this.boot === undefined && this.rawBoot === undefined) throw new InputError('Cannot start microvm without kernel configuration.');
     const drives = [...this.drives.values()].sort((a, b) => Number(b.is_root_device) - Number(a.is_root_device));
+    const boot = this.bootSource(drives[0]);
     const devices: DeviceConfig[] = [
       { kind: 'serial' }, { kind: 'i8042' }, { kind: 'rtc' }, { kind: 'acpi-pm' },
+      // Firecracker's clones reseed from the VM generation ID, which a Linux guest reads from ACPI.
+      ...(boot.kind === 'linux' ? [{ kind: 'vmgenid' } as const] : []),
       // A raw guest reports through the debug-exit port, as under `tsvmm run --raw`.
       ...(this.rawBoot ? [{ kind: 'debug-exit' } as const] : []),
       ...(this.entropy ? [{ kind: 'virtio-rng' } as const] : []),
       ...drives.map((d): DeviceConfig => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id })),
-      ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, mac: n.guest_mac })),
+      ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, id: n.iface_id, mac: n.guest_mac })),
       ...(this.vsock ? [{ kind: 'virtio-vsock', cid: this.vsock.guest_cid, uds: this.vsock.uds_path } as const] : []),
     ];
     return {
-      memory: this.machine.mem_size_mib * MiB, cpus: this.machine.vcpu_count, boot: this.bootSource(drives[0]), devices,
+      memory: this.machine.mem_size_mib * MiB, cpus: this.machine.vcpu_count, boot, devices,
       trackDirtyPages: this.machine.track_dirty_pages === true,
     };
   }
@@ -208,6 +211,13 @@ export class VmResources {
   }
 }
 
+type NetConfig = DeviceConfig & { kind: 'virtio-net' };
+
+/** A machine's network devices, each with its name on the API: its iface_id, or net0, net1, ... in order. */
+export function netInterfaces(devices: readonly DeviceConfig[]): { id: string; device: NetConfig }[] {
+  return devices.filter((d): d is NetConfig => d.kind === 'virtio-net').map((device, i) => ({ id: device.id ?? `net${i}`, device }));
+}
+
 /** GET /machine-config and /vm/config for a machine configured without the API (`tsvmm run --api-sock`). */
 export function configViewOf(config: Omit<MachineConfig, 'console'>): { machine: MachineConfigBody; full: Record<string, unknown> } {
   const machine = { ...DEFAULT_MACHINE, vcpu_count: config.cpus, mem_size_mib: config.memory / MiB };
@@ -215,7 +225,7 @@ export function configViewOf(config: Omit<MachineConfig, 'console'>): { machine:
   const full = {
     'machine-config': machine,
     drives: devices.flatMap((d, i) => d.kind === 'virtio-blk' ? [{ drive_id: d.id ?? `drive${i}`, path_on_host: d.path, is_read_only: d.readOnly ?? false, is_root_device: false }] : []),
-    'network-interfaces': devices.flatMap((d, i) => d.kind === 'virtio-net' ? [{ iface_id: `net${i}`, host_dev_name: d.tap, ...(d.mac && { guest_mac: d.mac }) }] : []),
+    'network-interfaces': netInterfaces(devices).map(({ id, device: d }) => ({ iface_id: id, host_dev_name: d.tap, ...(d.mac && { guest_mac: d.mac }) })),
     ...devices.filter((d) => d.kind === 'virtio-vsock').map((d) => ({ vsock: { guest_cid: d.cid, uds_path: d.uds } }))[0],
   };
   return { machine, full };

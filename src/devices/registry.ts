@@ -36,6 +36,8 @@ export type DeviceSpec =
   /** QEMU's PCI test function for kvm-unit-tests; never a default. The builder gives it `pci`: its slot and BARs. */
   | { kind: 'pci-testdev'; pci?: PciTestdevWiring }
   | { kind: 'acpi-pm'; base?: number }
+  /** The VM generation ID, announced in ACPI (Linux guests): in guest memory, on no bus. */
+  | { kind: 'vmgenid' }
   /** QEMU's firmware configuration device with the user's `files`; the builder fills `content` (CPUs, RAM, e820, command line). */
   | { kind: 'fw-cfg'; files?: FwCfgFile[]; content?: FwCfgContent }
   /** The virtio functions (virtio/virtio-devices.ts says what each is and what the builder adds). */
@@ -120,6 +122,11 @@ const kinds: Kinds = {
     placements: (s) => [{ name: 'acpi-pm', bus: 'pio', base: s.base ?? ACPI_PM_BASE, length: ACPI_PM_SIZE }],
     stateSize: 0,
     create: (_s, ctx) => [new AcpiPm(ctx)],
+  },
+  vmgenid: {
+    placements: () => [],
+    stateSize: 0,
+    create: () => [],
   },
   'fw-cfg': {
     placements: () => [{ name: 'fw_cfg (QEMU firmware configuration)', bus: 'pio', base: FW_CFG_BASE, length: FW_CFG_SIZE }],

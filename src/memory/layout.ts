@@ -5,6 +5,7 @@
  *   0x00000500-0x00000fff  GDT, TSS, a ring-0 stack (raw, multiboot, Linux)
  *   0x00001000-...         identity page tables (raw long mode, Linux)
  *   0x000e0000-...         ACPI: the RSDP, then the tables (Linux, multiboot)
+ *   0x000ef000-0x000ef00f  the VM generation ID (Linux, with the vmgenid device)
  *   0x00100000-           where kernels and raw images usually load
  *   0xc0000000-0xc0ffffff  left for other devices (--test-device 0xc0000000)
  *   0xc1000000-0xdfffffff  PCI memory window: BARs, in slot order
@@ -30,6 +31,8 @@ export const RING0_STACK_TOP = 0x1000;
 export const PAGE_TABLES_BASE = 0x1000;
 /** In the BIOS area that Linux scans; the memory maps keep it out of the RAM they report. */
 export const ACPI_RSDP_ADDRESS = 0xe0000;
+/** In the BIOS area too, after room for the ACPI tables; reserved in every memory map. */
+export const VMGENID_ADDRESS = 0xef000;
 
 /** Start of the MMIO hole below 4 GiB (1 GiB of device space). */
 export const MMIO_HOLE_START = 3 * GiB;

@@ -18,15 +18,19 @@
  * previous snapshot (KVM's dirty log for the guest's writes, the VMM's own
  * bitmap for its devices'), to merge onto that snapshot's memory file.
  *
- * Not yet: the new MAC and vsock reset Firecracker documents for clones;
- * see issue 11.
+ * What a clone must not share with its original is given at load
+ * (RestoreOverrides: its own taps), or comes from the restore itself:
+ * the vsock device tells the guest its streams are gone, and the VM
+ * generation ID changes, so that the guest reseeds its random numbers.
  */
 import { DeviceState } from '../devices/device-state.js';
+import { newGeneration } from '../devices/legacy/vmgenid.js';
 import { PAGE_SIZE } from '../memory/dirty-pages.js';
 import type { KvmClockData, KvmDebugregs, KvmPitState2, KvmRegs, KvmSregs, KvmVcpuEvents } from '../kvm/structs.js';
 import type { VcpuFd } from '../kvm/vcpu.js';
 import { MemoryFileError } from '../memory/mapping.js';
 import { buildMachine } from '../vmm/builder.js';
+import { netInterfaces } from '../config/vm-resources.js';
 import type { MachineConfig } from '../vmm/config.js';
 import type { Machine } from '../vmm/machine.js';
 import { TSVMM_VERSION } from '../version.js';
@@ -125,12 +129,23 @@ function takeDirtyPages(machine: Machine): Uint8Array | undefined {
   return dirty;
 }
 
-/** What a restored machine gets beside the snapshot: where its console goes, the run's exit tracing, and dirty-page tracking from here on. */
-export type RestoreOptions = Pick<MachineConfig, 'console' | 'timeExits' | 'traceFd' | 'trackDirtyPages'>;
+/** What a restored machine gets beside the snapshot: where its console goes, and the run's exit tracing. */
+export type RestoreOptions = Pick<MachineConfig, 'console' | 'timeExits' | 'traceFd'>;
+
+/** What a restore may change in the saved machine, as Firecracker's snapshot/load does. */
+export interface RestoreOverrides {
+  /** Track dirty pages from here on (or not), whatever the saved machine did. */
+  trackDirtyPages?: boolean;
+  /** The tap each network interface (by its iface_id) uses instead of the saved one: a clone's own. */
+  networkOverrides?: { ifaceId: string; tap: string }[];
+}
 
 /** A snapshot read and checked, ready to become a machine (as many as wanted: each its own copy). */
 export interface LoadedSnapshot {
-  config: SavedConfig;
+  /** The machine it describes, overrides applied. */
+  readonly config: SavedConfig;
+  /** The same snapshot with `overrides` applied to its machine; an interface it does not have is refused. */
+  withOverrides(overrides: RestoreOverrides): LoadedSnapshot;
   /** The machine the snapshot describes, its state put back, not started. */
   build(options?: RestoreOptions): Machine;
 }
@@ -140,13 +155,18 @@ export function loadSnapshot(statePath: string, memoryPath: string): LoadedSnaps
   if (snapshot.tsvmmVersion !== TSVMM_VERSION) {
     throw new SnapshotError(`snapshot '${statePath}' was written by tsvmm ${snapshot.tsvmmVersion}; this is tsvmm ${TSVMM_VERSION}`);
   }
+  return loaded(snapshot, snapshot.config, statePath, memoryPath);
+}
+
+function loaded(snapshot: VmSnapshot, config: SavedConfig, statePath: string, memoryPath: string): LoadedSnapshot {
   return {
-    config: snapshot.config,
+    config,
+    withOverrides: (overrides) => loaded(snapshot, overridden(config, overrides, statePath), statePath, memoryPath),
     build: (options = {}) => {
       let machine: Machine;
       try {
         const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
-        machine = buildMachine({ ...snapshot.config, ...given }, { restoreMemory: memoryPath });
+        machine = buildMachine({ ...config, ...given }, { restoreMemory: memoryPath });
       } catch (e) {
         if (e instanceof MemoryFileError) throw new SnapshotError(`snapshot memory ${e.message}`);
         throw e;
@@ -160,6 +180,18 @@ export function loadSnapshot(statePath: string, memoryPath: string): LoadedSnaps
       return machine;
     },
   };
+}
+
+function overridden(config: SavedConfig, overrides: RestoreOverrides, statePath: string): SavedConfig {
+  const nets = netInterfaces(config.devices ?? []);
+  const unknown = (overrides.networkOverrides ?? []).filter((o) => !nets.some((n) => n.id === o.ifaceId));
+  if (unknown.length > 0) {
+    const known = nets.length > 0 ? nets.map((n) => n.id).join(', ') : 'none';
+    throw new SnapshotError(`snapshot '${statePath}' has no network interface ${unknown.map((o) => `'${o.ifaceId}'`).join(', ')} (it has ${known})`);
+  }
+  const tapOf = new Map((overrides.networkOverrides ?? []).map((o) => [nets.find((n) => n.id === o.ifaceId)!.device, o.tap]));
+  const devices = config.devices?.map((d) => (d.kind === 'virtio-net' && tapOf.has(d) ? { ...d, tap: tapOf.get(d)! } : d));
+  return { ...config, devices, trackDirtyPages: overrides.trackDirtyPages ?? config.trackDirtyPages };
 }
 
 /** Puts the saved state into a machine built from the snapshot's configuration, before it starts. */
@@ -197,6 +229,8 @@ function applySnapshot(machine: Machine, snapshot: VmSnapshot, statePath: string
     fd.setMpState(v.mpState);
     fd.setVcpuEvents(v.events);
   });
+  // A restored guest may be one of many clones: it reseeds its random numbers from a new generation ID.
+  if (machine.devices.some((d) => d.spec.kind === 'vmgenid')) newGeneration(machine.memory, vm);
 }
 
 /** How far the TSC's rate may drift across a restore before it is scaled back, as Firecracker allows. */

@@ -48,7 +48,7 @@ export const defaultDevices: DeviceConfig[] = [{ kind: 'serial' }, { kind: 'i804
  */
 export function defaultDevicesFor(boot: BootSource): DeviceConfig[] {
   switch (boot.kind) {
-    case 'linux': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'virtio-rng' }];
+    case 'linux': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'vmgenid' }, { kind: 'virtio-rng' }];
     case 'multiboot': return [...defaultDevices, { kind: 'acpi-pm' }, { kind: 'fw-cfg' }];
     case 'raw': return [...defaultDevices, { kind: 'fw-cfg' }];
   }

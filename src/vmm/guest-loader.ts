@@ -14,6 +14,7 @@ import { isMultiboot2, loadMultiboot2 } from '../boot/multiboot2.js';
 import { RSDP_SIZE } from '../acpi/rsdp.js';
 import { loadRaw, type Reserved } from '../boot/raw.js';
 import type { DeviceSpec } from '../devices/registry.js';
+import { writeGenerationId } from '../devices/legacy/vmgenid.js';
 import { GDT_BASE, MMIO_HOLE_END, PAGE_TABLES_BASE, RING0_STACK_TOP, TSS_BASE } from '../memory/layout.js';
 import type { MappedGuestMemory } from '../memory/mapping.js';
 import type { BootSource } from './config.js';
@@ -36,6 +37,9 @@ function writeDescriptors(memory: MappedGuestMemory): void {
 }
 
 export function loadGuest(boot: BootSource, memory: MappedGuestMemory, cpus: number, devices: DeviceSpec[]): LoadedGuest {
+  if (boot.kind !== 'linux' && devices.some((d) => d.kind === 'vmgenid')) {
+    throw new Error(`the vmgenid device is announced by the ACPI tables of a Linux guest; a ${boot.kind} guest cannot have it`);
+  }
   switch (boot.kind) {
     case 'raw': return loadRawGuest(boot, memory);
     case 'multiboot': return loadMultibootGuest(boot, memory, cpus, devices);
@@ -97,6 +101,7 @@ function loadLinuxGuest(
 ): LoadedGuest {
   writeDescriptors(memory);
   const acpi = writeAcpiTables(memory, { cpus, devices: acpiDevicesOf(devices) });
+  if (devices.some((d) => d.kind === 'vmgenid')) writeGenerationId(memory);
   // Linux needs the identity map only for what the loader puts below 4 GiB.
   const pageTables = buildIdentityPageTables(memory, { base: PAGE_TABLES_BASE, mapUpTo: MMIO_HOLE_END }).cr3;
   const linux = loadLinux(boot.kernel, memory, {

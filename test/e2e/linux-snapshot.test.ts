@@ -1,9 +1,10 @@
 /**
  * A Linux guest snapshotted while it works with its disks and its network,
- * and restored in a new process: the loop it was running goes on from
- * where it stood, reading the disk through the device (caches dropped),
- * writing the other and pinging the host over the tap, until it ends and
- * reports its status. A restore whose disk has gone is refused in one line.
+ * and restored in a new process, as a clone is, in a network namespace of
+ * its own on a tap of its own (--net-override): the loop it was running
+ * goes on from where it stood, reading the disk through the device (caches
+ * dropped), writing the other and pinging the host over the new tap, until
+ * it ends and reports its status. A restore whose disk has gone is refused in one line.
  * A vsock stream open across a snapshot is reset in the restored guest
  * (the transport reset event, through the userspace device and vhost),
  * and the restored guest takes new streams.
@@ -26,7 +27,10 @@ const GUEST_TIMEOUT_MS = 10 * 60_000;
 const LAST_TICK = 8;
 const SNAPSHOT_AFTER = 3;
 
-/** Each tick: the first block of vda as the device gives it, the tick written to vdb, a ping of the host. */
+/**
+ * Each tick: the first block of vda as the device gives it, the tick written to vdb, a ping of the host,
+ * and how many interrupts the ACPI Generic Event Device has had (the VM generation ID's, raised by a restore).
+ */
 const TICKS = [
   'n=0',
   `while [ $n -lt ${LAST_TICK} ]; do n=$((n+1))`,
@@ -34,12 +38,14 @@ const TICKS = [
   'd=$(head -c 4096 /dev/vda | sha256sum | cut -c1-64)',
   'echo "$n" | dd of=/dev/vdb conv=fsync 2>/dev/null',
   `if ping -c 1 -W 10 ${HOST_IP} >/dev/null 2>&1; then p=up; else p=down; fi`,
-  'echo "tick $n $d $p"',
+  'g=$(awk \'/ACPI:Ged/ { print $2 }\' /proc/interrupts)',
+  'echo "tick $n $d $p ged=$g"',
   'sleep 1',
   'done',
 ].join('; ');
 
-const ticks = (text: string) => [...text.matchAll(/^tick (\d+) ([0-9a-f]{64}) (up|down)\s*$/gm)].map((m) => ({ n: Number(m[1]), disk: m[2], net: m[3] }));
+const ticks = (text: string) =>
+  [...text.matchAll(/^tick (\d+) ([0-9a-f]{64}) (up|down) ged=(\d*)\s*$/gm)].map((m) => ({ n: Number(m[1]), disk: m[2], net: m[3], ged: m[4] }));
 
 function scratch(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'tsvmm-linux-snapshot-'));
@@ -70,7 +76,8 @@ kvmTest('a Linux guest snapshotted mid-loop goes on in a new process: its disks 
   run.child.kill('SIGTERM');
   await run.done;
 
-  const restored = startCli(['run', '--restore', state, '--restore-mem', memory], { timeoutMs: GUEST_TIMEOUT_MS, prefix: ns.prefix });
+  const clone = tapNamespace(t, 'tsvmmclone0');
+  const restored = startCli(['run', '--restore', state, '--restore-mem', memory, '--net-override', `net0=${clone.tap}`], { timeoutMs: GUEST_TIMEOUT_MS, prefix: clone.prefix });
   t.after(() => restored.child.kill('SIGKILL'));
   const { status, stdout, stderr } = await restored.done;
   assert.equal(status, 0, `the guest's loop ended well after the restore\nstdout: ${stdout.slice(-3000)}\nstderr: ${stderr}`);
@@ -80,7 +87,14 @@ kvmTest('a Linux guest snapshotted mid-loop goes on in a new process: its disks 
   assert.equal(after.at(-1)!.n, LAST_TICK);
   const expected = createHash('sha256').update(given.subarray(0, 4096)).digest('hex');
   for (const tick of [...before, ...after]) assert.deepEqual({ disk: tick.disk, net: tick.net }, { disk: expected, net: 'up' }, `tick ${tick.n}`);
+  assert.deepEqual(new Set(before.map((tick) => tick.ged)), new Set(['0']), 'the generation ID device\'s event waits for a restore');
+  assert.deepEqual(new Set(after.map((tick) => tick.ged)), new Set(['1']), 'the restore changed the generation ID, and told the guest');
   assert.equal(readFileSync(writePath).subarray(0, 2).toString(), `${LAST_TICK}\n`, 'the restored guest wrote its last tick to the disk');
+
+  const unknown = startCli(['run', '--restore', state, '--restore-mem', memory, '--net-override', `eth9=${clone.tap}`], { timeoutMs: GUEST_TIMEOUT_MS });
+  const unknownRun = await unknown.done;
+  assert.equal(unknownRun.status, 2, unknownRun.stderr);
+  assert.match(unknownRun.stderr, /^tsvmm: snapshot '[^']*vm\.state' has no network interface 'eth9' \(it has net0\)\n$/);
 
   rmSync(readPath);
   const gone = startCli(['run', '--restore', state, '--restore-mem', memory], { timeoutMs: GUEST_TIMEOUT_MS, prefix: ns.prefix });

@@ -28,9 +28,8 @@ export interface TapNamespace {
 }
 
 /** Makes the namespace and its tap, up with HOST_IP; removed when the test ends. */
-export function tapNamespace(t: TestContext): TapNamespace {
+export function tapNamespace(t: TestContext, tap = 'tsvmmtap0'): TapNamespace {
   const name = `tsvmm-${process.pid}-${made++}`;
-  const tap = 'tsvmmtap0';
   const ip = (...args: string[]) => execFileSync('ip', args, { encoding: 'utf8' });
   ip('netns', 'add', name);
   t.after(() => ip('netns', 'del', name));

@@ -166,3 +166,19 @@ test('the DSDT describes the keyboard controller and the CMOS RTC when the machi
   assert.equal(body.length, without.length + keyboard.length + rtc.length + 1);
   assert.ok(!without.includes(Buffer.from('KBD_')) && !without.includes(Buffer.from('RTC_')));
 });
+
+test('the VM generation ID: VGEN with the IDs Linux and Windows match and ADDR, a GED whose _EVT notifies it', () => {
+  const devices = { serialPorts: [], pmBase: 0x600, i8042: false, cmosRtc: false };
+  const body = Buffer.from(dsdtAml({ ...devices, vmGenId: { address: 0xef000, gsi: 5 } }));
+  assert.ok(!Buffer.from(dsdtAml(devices)).includes('VGEN'), 'only when the machine has it');
+  const has = (bytes: number[], what: string) => assert.ok(body.includes(Buffer.from(bytes)), what);
+  has([0x08, ...ascii('_HID'), 0x0d, ...ascii('VMGENCTR'), 0x00], 'Name (_HID, "VMGENCTR")');
+  has([0x08, ...ascii('_CID'), 0x0d, ...ascii('VM_Gen_Counter'), 0x00], 'Name (_CID, "VM_Gen_Counter")');
+  // Name (ADDR, Package (2) { 0x000EF000, Zero })
+  has([0x08, ...ascii('ADDR'), 0x12, 0x08, 0x02, 0x0c, 0x00, 0xf0, 0x0e, 0x00, 0x00], 'ADDR');
+  has([0x08, ...ascii('_HID'), 0x0d, ...ascii('ACPI0013'), 0x00], 'Name (_HID, "ACPI0013")');
+  // Name (_CRS, ResourceTemplate () { IRQ (Edge, ActiveHigh, Exclusive) {5} })
+  has([0x08, ...ascii('_CRS'), 0x11, 0x09, 0x0a, 0x06, 0x23, 0x20, 0x00, 0x01, 0x79, 0x00], 'the GED\'s interrupt');
+  // Method (_EVT, 1, NotSerialized) { Notify (\_SB.VGEN, 0x80) }
+  has([0x14, 0x13, ...ascii('_EVT'), 0x01, 0x86, 0x5c, 0x2e, ...ascii('_SB_'), ...ascii('VGEN'), 0x0a, 0x80], '_EVT');
+});

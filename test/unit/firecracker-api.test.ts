@@ -17,6 +17,7 @@ import { VmmController, type Launcher } from '../../src/api/vmm-controller.js';
 import { DEFAULT_BOOT_ARGS, VmResources } from '../../src/config/vm-resources.js';
 import type { MachineConfig } from '../../src/vmm/config.js';
 import type { Machine } from '../../src/vmm/machine.js';
+import { writeStateFile } from '../../src/snapshot/snapshot-file.js';
 import { TSVMM_VERSION } from '../../src/version.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tsvmm-api-'));
@@ -120,7 +121,7 @@ test('configured, started, paused and resumed; the library gets the configuratio
     { kind: 'virtio-rng' },
     { kind: 'virtio-blk', path: rootfs, readOnly: false, id: 'rootfs' }, // the root drive first: /dev/vda
     { kind: 'virtio-blk', path: data, readOnly: true, id: 'data' },
-    { kind: 'virtio-net', tap: 'tap0', mac: '06:00:ac:10:00:02' },
+    { kind: 'virtio-net', tap: 'tap0', id: 'eth0', mac: '06:00:ac:10:00:02' },
     { kind: 'virtio-vsock', cid: 3, uds: join(dir, 'v.sock') },
   ]);
   const full = await client.vmConfig();
@@ -180,6 +181,21 @@ test('PUT /snapshot/load: one memory file, as File; a missing or damaged snapsho
   await refused(client.loadSnapshot(state, memory), /not allowed after configuring boot-specific resources/);
   assert.deepEqual(launched, [], 'nothing was started');
   assert.equal((await client.describeInstance()).state, 'Not started');
+});
+
+test('PUT /snapshot/load with network_overrides: the clone gets its own tap, an interface the snapshot lacks is refused', async () => {
+  const state = join(dir, 'nets.state');
+  const memory = file('nets.mem', 4096);
+  const devices = [{ kind: 'serial' }, { kind: 'virtio-net', tap: 'tap-a', id: 'eth0' }, { kind: 'virtio-net', tap: 'tap-b' }];
+  writeStateFile(state, { tsvmmVersion: TSVMM_VERSION, config: { memory: 1 << 20, cpus: 1, boot: { kind: 'raw' }, devices } });
+  const body = (overrides: unknown) => ({ snapshot_path: state, mem_backend: { backend_type: 'File', backend_path: memory }, network_overrides: overrides });
+  const bad = await serve();
+  await refused(bad.client.call('PUT', '/snapshot/load', body([{ iface_id: 'net0', host_dev_name: 'tap-c' }])), /^Cannot load the snapshot: snapshot '.*nets.state' has no network interface 'net0' \(it has eth0, net1\)$/);
+  await refused(bad.client.call('PUT', '/snapshot/load', body([{ iface_id: 'eth0', host_dev_name: 'a-tap-name-too-long' }])), /host_dev_name/);
+  assert.deepEqual(bad.launched, []);
+  const { client, launched } = await serve();
+  await client.call('PUT', '/snapshot/load', body([{ iface_id: 'eth0', host_dev_name: 'tap-c' }]));
+  assert.deepEqual(launched[0].devices, [devices[0], { ...devices[1], tap: 'tap-c' }, devices[2]]);
 });
 
 test('tsvmm\'s raw boot: a binary in a CPU mode instead of a kernel, with the debug-exit port', async () => {
