@@ -23,7 +23,9 @@ const runFlags = (cmd: Command) =>
     .option('--stats', 'print a table of VM exits (count, time) at the end')
     .option('--trace-exits [file]', 'log every VM exit (reason, port or address, size, data, RIP) to stderr or a file')
     .option('--memory-map', 'print the guest-physical memory map before starting')
-    .option('--console <mode>', 'serial console: stdio (keys too; Ctrl-A x quits, Ctrl-A p pauses and resumes, Ctrl-A h help), file:PATH or none', 'stdio');
+    .option('--console <mode>', 'serial console: stdio (keys too; Ctrl-A x quits, Ctrl-A p pauses and resumes, Ctrl-A h help), file:PATH or none', 'stdio')
+    .option('--web <[host:]port>', 'serve a web console and live VM-exit dashboard (loopback unless a host is given; port 0 picks one)')
+    .option('--web-token <token>', 'the token the page needs (?token=...); required with --web on any address but loopback');
 
 runFlags(
   program
@@ -58,7 +60,9 @@ runFlags(
   process.exitCode = await (await import('./run-command.js')).runCommand(opts, command);
 });
 
-runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes')).action(async (opts) => {
+runFlags(program.command('demo').description('run the built-in demo guest and show the VM exits it causes'))
+  .option('--rounds <n>', 'repeat the guest\'s port and MMIO exits n times (the exit trace is off past 1 unless asked for)', '1')
+  .action(async (opts) => {
   process.exitCode = await (await import('./demo-command.js')).demoCommand(opts);
 });
 
@@ -67,6 +71,8 @@ program
   .description('an idle VMM configured and started through Firecracker\'s API on a Unix socket')
   .requiredOption('--api-sock <path>', 'the Unix socket to serve the API on')
   .option('--config-file <file>', 'configure from a Firecracker configuration file and start at once')
+  .option('--web <[host:]port>', 'serve a web console and live VM-exit dashboard for the VM the API starts')
+  .option('--web-token <token>', 'the token the page needs; required with --web on any address but loopback')
   .action(async (opts) => {
     process.exitCode = await (await import('./serve-command.js')).serveCommand(opts);
   });

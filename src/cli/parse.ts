@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseSize } from '../memory/layout.js';
+import { parseWebAddress, type WebAddress } from '../web/web-address.js';
 import { UsageError } from './fail.js';
 
 export function parseAddress(flag: string) {
@@ -41,5 +42,18 @@ export function readUserFile(what: string, path: string): Uint8Array {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (e as Error).message;
     throw new UsageError(`${what} '${path}': ${why}`);
+  }
+}
+
+/** --web [HOST:]PORT and --web-token, as the dashboard takes them; undefined without --web. */
+export function parseWebFlags(opts: { web?: string; webToken?: string }): WebAddress | undefined {
+  if (opts.web === undefined) {
+    if (opts.webToken !== undefined) throw new UsageError('--web-token goes with --web [HOST:]PORT');
+    return undefined;
+  }
+  try {
+    return parseWebAddress(opts.web, opts.webToken);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
 }

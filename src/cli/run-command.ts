@@ -18,7 +18,7 @@ import { stderrProgress } from '../guest/progress.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
 import { UsageError } from './fail.js';
-import { parseAddress, parseCount, parseMemorySize, readUserFile } from './parse.js';
+import { parseAddress, parseCount, parseMemorySize, parseWebFlags, readUserFile } from './parse.js';
 import { runMachine, type RunFlags } from './run-machine.js';
 import { handleFirecrackerRequest } from '../api/firecracker-api.js';
 import { HttpUnixServer } from '../api/http-unix-server.js';
@@ -27,8 +27,10 @@ import { VmResources } from '../config/vm-resources.js';
 import { readConfigFile } from './serve-command.js';
 import { loadSnapshot, type LoadedSnapshot } from '../snapshot/vm-snapshot.js';
 
-export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMachine' | 'exitStatus' | 'tripleFaultResets'> {
+export interface RunOptions extends Omit<RunFlags, 'console' | 'linux' | 'onMachine' | 'exitStatus' | 'tripleFaultResets' | 'web'> {
   console: string;
+  web?: string;
+  webToken?: string;
   raw?: string;
   mode?: CpuMode;
   loadAddr?: string;
@@ -70,7 +72,7 @@ export async function runCommand(opts: RunOptions, command: string[]): Promise<n
   // A snapshot makes the first machine; a reboot after it starts the guest afresh.
   const flags: RunFlags = {
     ...opts, console: parseConsoleMode(opts.console), linux: config.boot.kind === 'linux',
-    snapshot: restored,
+    snapshot: restored, web: parseWebFlags(opts),
   };
   if (opts.apiSock === undefined) return runMachine(config, flags);
   // The API sees the machine this command built, running.

@@ -15,6 +15,8 @@ import type { Machine } from '../vmm/machine.js';
 import { formatMemoryMap } from '../vmm/memory-map.js';
 import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
 import type { LoadedSnapshot } from '../snapshot/vm-snapshot.js';
+import type { WebAddress } from '../web/web-address.js';
+import type { Dashboard } from '../web/dashboard.js';
 
 export interface RunFlags {
   console?: ConsoleMode;
@@ -33,6 +35,8 @@ export interface RunFlags {
   snapshot?: LoadedSnapshot;
   /** The first machine starts paused, until something (the API) resumes it. */
   startPaused?: boolean;
+  /** Serve the web console and dashboard here, for every machine of the run. */
+  web?: WebAddress;
   /** Hears each machine once it is built (the API server pauses and resumes it). */
   onMachine?: (machine: Machine) => void;
 }
@@ -64,9 +68,14 @@ export async function runMachine(config: RunConfig, flags: RunFlags): Promise<nu
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  let dashboard: Dashboard | undefined;
   try {
+    if (flags.web) {
+      dashboard = await (await import('../web/dashboard.js')).Dashboard.open(flags.web);
+      process.stderr.write(`tsvmm: web console at ${dashboard.server.url}\n`);
+    }
     for (let boot = 1; ; boot++) {
-      const { stop, status } = await runOnce(config, flags, traceFd, boot === 1, signals);
+      const { stop, status } = await runOnce(config, flags, traceFd, boot === 1, signals, dashboard);
       const resets = stop.kind === 'reset' || (flags.tripleFaultResets === true && stop.kind === 'triple-fault');
       if (!resets || flags.onReboot !== 'restart' || signals.stop) {
         return flags.exitStatus?.(signals.stop ?? stop) ?? signals.stop?.exitCode ?? status;
@@ -77,6 +86,7 @@ export async function runMachine(config: RunConfig, flags: RunFlags): Promise<nu
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (traceFd > 2) closeSync(traceFd);
+    await dashboard?.close();
   }
 }
 
@@ -86,6 +96,7 @@ async function runOnce(
   traceFd: number,
   first: boolean,
   signals: { stop?: VmStop; machine?: Machine },
+  dashboard: Dashboard | undefined,
 ): Promise<{ stop: VmStop; status: number }> {
   const options = { timeExits: flags.stats, traceFd };
   const machine = first && flags.snapshot ? flags.snapshot.build(options) : buildMachine({ ...config, ...options });
@@ -105,9 +116,11 @@ async function runOnce(
     void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the console (Ctrl-A x)' }),
   );
   const commandStatus = flags.linux ? watchLinuxConsole(machine) : () => undefined;
+  const webLink = dashboard?.attach(machine);
   try {
     const stop = signals.stop ?? (await machine.run({ paused: first && flags.startPaused }));
     await machine.stop();
+    dashboard?.machineEnded(machine, stop);
     if (stop.kind !== 'debug-exit' && stop.kind !== 'shutdown') {
       process.stderr.write(`tsvmm: ${stop.message}${stop.vcpu !== undefined ? ` (vCPU ${stop.vcpu})` : ''}\n`);
       if (stop.report) process.stderr.write(`${stop.report}\n`);
@@ -117,6 +130,7 @@ async function runOnce(
     const status = commandStatus();
     return { stop, status: stop.kind === 'shutdown' && status !== undefined ? status : stop.exitCode };
   } finally {
+    webLink?.();
     consoleLink.detach();
     signals.machine = undefined;
     await machine.destroy();

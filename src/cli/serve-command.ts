@@ -11,16 +11,20 @@ import { HttpUnixServer } from '../api/http-unix-server.js';
 import { VmmController, type Launcher } from '../api/vmm-controller.js';
 import { VmResources } from '../config/vm-resources.js';
 import type { Machine } from '../vmm/machine.js';
+import type { WebAddress } from '../web/web-address.js';
 import { UsageError } from './fail.js';
+import { parseWebFlags } from './parse.js';
 import { runMachine } from './run-machine.js';
 
 export interface ServeOptions {
   apiSock: string;
   configFile?: string;
+  web?: string;
+  webToken?: string;
 }
 
-/** Runs each machine the controller starts as `tsvmm run` does: console on stdio or the serial file, signals, exit status. */
-export const runMachineLauncher: Launcher = (config, serialOutPath, restore) => {
+/** Runs each machine the controller starts as `tsvmm run` does: console on stdio or the serial file, signals, exit status, the web console. */
+const runMachineLauncher = (web: WebAddress | undefined): Launcher => (config, serialOutPath, restore) => {
   let built!: (machine: Machine) => void;
   let failed!: (e: unknown) => void;
   // Made first: runMachine hears of the machine before its first await.
@@ -34,6 +38,7 @@ export const runMachineLauncher: Launcher = (config, serialOutPath, restore) => 
     snapshot: restore?.snapshot,
     startPaused: restore?.paused,
     onMachine: (m) => built(m),
+    web,
   });
   ended.catch(failed);
   return { machine, ended };
@@ -53,7 +58,7 @@ export function readConfigFile(path: string): VmResources {
 
 export async function serveCommand(opts: ServeOptions): Promise<number> {
   const resources = opts.configFile === undefined ? new VmResources() : readConfigFile(opts.configFile);
-  const vmm = new VmmController(resources, runMachineLauncher);
+  const vmm = new VmmController(resources, runMachineLauncher(parseWebFlags(opts)));
   const server = await HttpUnixServer.listen(opts.apiSock, (request) => handleFirecrackerRequest(vmm, request));
   try {
     if (opts.configFile !== undefined) await vmm.start();

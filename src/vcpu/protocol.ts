@@ -21,6 +21,8 @@ export interface VcpuWorkerData {
   control: SharedArrayBuffer;
   /** Float64Array over this: per exit reason, [count, nanoseconds handling]. */
   stats: SharedArrayBuffer;
+  /** Float64Array over this, indexed by ProbeSlot: what the worker saw when it last answered a probe. */
+  probe: SharedArrayBuffer;
   /** Time each exit's handling (costs two clock reads an exit). */
   timeExits: boolean;
   /** fd to write one line per exit to, or -1. */
@@ -38,9 +40,10 @@ export interface VcpuWorkerData {
 export const Control = { REQUEST: 0, STATE: 1, KICK: 2, PROBE: 3, STUCK: 4 } as const;
 export const CONTROL_SLOTS = 5;
 /**
- * Control[PROBE]: the main thread sets it to 1 (then kicks) to ask whether the vCPU can
- * still wake; the worker answers in Control[STUCK]: 1 when it is halted with interrupts
- * off or waits for a SIPI, 0 otherwise, and clears PROBE.
+ * Control[PROBE]: the main thread sets it to 1 (then kicks) to ask where the vCPU stands;
+ * the worker answers in Control[STUCK] (1 when it is halted with interrupts off or waits
+ * for a SIPI, so it can never wake, 0 otherwise) and in the probe buffer (ProbeSlot), then
+ * clears PROBE.
  */
 export const Probe = { NONE: 0, ASKED: 1 } as const;
 /** Control[KICK]: 0 idle, 1 the main thread is signalling the worker, -1 the worker thread is gone. */
@@ -52,6 +55,12 @@ export type WorkerMessage =
   | { type: 'ready'; thread: bigint }
   | { type: 'console'; data: Uint8Array; seq: number }
   | { type: 'stop'; stop: VmStop };
+
+/** The probe buffer: RIP in two 32-bit halves (a double holds 53 bits), the MP state, then the busiest ports and MMIO addresses. */
+export const ProbeSlot = { RIP_LOW: 0, RIP_HIGH: 1, MP_STATE: 2, HOT: 3 } as const;
+/** Ports, then MMIO addresses: this many [address, exits] pairs each, busiest first, [0, 0] for none. */
+export const HOT_ENTRIES = 8;
+export const PROBE_SLOTS = ProbeSlot.HOT + 2 * HOT_ENTRIES * 2;
 
 /** Exit reasons are small numbers; stats keep a slot for each below this. */
 export const MAX_EXIT_REASON = 64;

@@ -11,7 +11,7 @@ import type { VcpuFd } from '../kvm/vcpu.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
 import { formatRegisters, hexBytes } from './cpu-report.js';
-import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, MAX_EXIT_REASON, Probe, Request, State } from './protocol.js';
+import { ASSIST_SLOT_BASE, Control, GUEST_TIME_SLOT, HOT_ENTRIES, MAX_EXIT_REASON, Probe, ProbeSlot, Request, State } from './protocol.js';
 import { MP_STATE_HALTED, MP_STATE_INIT_RECEIVED, MP_STATE_UNINITIALIZED } from '../kvm/vcpu.js';
 import { assistInstruction } from '../arch/x86/emulator/assist.js';
 import { CpuContext, GuestFault } from '../arch/x86/emulator/cpu-context.js';
@@ -33,6 +33,8 @@ export interface VcpuLoopOptions {
   buses: { pio: Bus; mmio: Bus };
   control: Int32Array;
   stats: Float64Array;
+  /** Where a probe's answer goes (ProbeSlot). */
+  probe: Float64Array;
   timeExits: boolean;
   traceFd: number;
   memory: GuestMemory;
@@ -47,6 +49,9 @@ export class VcpuLoop {
   private stop?: VmStop;
   /** Views of kvm_run's MMIO data for each access size, made once. */
   private readonly mmioData: Uint8Array[];
+  /** Exits by port and by MMIO address, for the busiest of each a probe reports. */
+  private readonly portExits = new Map<number, number>();
+  private readonly mmioExits = new Map<number, number>();
 
   constructor(private readonly o: VcpuLoopOptions) {
     const at = o.run.mmioDataOffset;
@@ -100,12 +105,26 @@ export class VcpuLoop {
     return this.stop;
   }
 
-  /** Says whether this vCPU can never run again by itself: halted with IF clear, or waiting for a SIPI. */
+  /**
+   * Says where the vCPU stands: its RIP, MP state and busiest addresses, and whether it can never
+   * run again by itself (halted with IF clear, or waiting for a SIPI).
+   */
   private answerProbe(): void {
-    const { vcpu, control } = this.o;
+    const { vcpu, control, probe } = this.o;
     const mp = vcpu.getMpState();
-    const stuck = mp === MP_STATE_UNINITIALIZED || mp === MP_STATE_INIT_RECEIVED ||
-      (mp === MP_STATE_HALTED && (vcpu.getRegs().rflags & RFLAGS_IF) === 0n);
+    const { rip, rflags } = vcpu.getRegs();
+    const stuck = mp === MP_STATE_UNINITIALIZED || mp === MP_STATE_INIT_RECEIVED || (mp === MP_STATE_HALTED && (rflags & RFLAGS_IF) === 0n);
+    probe[ProbeSlot.RIP_LOW] = Number(rip & 0xffff_ffffn);
+    probe[ProbeSlot.RIP_HIGH] = Number(rip >> 32n);
+    probe[ProbeSlot.MP_STATE] = mp;
+    [this.portExits, this.mmioExits].forEach((exits, space) => {
+      const busiest = [...exits].sort((a, b) => b[1] - a[1]).slice(0, HOT_ENTRIES);
+      for (let i = 0; i < HOT_ENTRIES; i++) {
+        const at = ProbeSlot.HOT + (space * HOT_ENTRIES + i) * 2;
+        probe[at] = busiest[i]?.[0] ?? 0;
+        probe[at + 1] = busiest[i]?.[1] ?? 0;
+      }
+    });
     Atomics.store(control, Control.STUCK, stuck ? 1 : 0);
     Atomics.store(control, Control.PROBE, Probe.NONE);
     Atomics.notify(control, Control.PROBE);
@@ -164,6 +183,7 @@ export class VcpuLoop {
   private handleIo(): void {
     const { run, buses } = this.o;
     const port = run.ioPort;
+    this.portExits.set(port, (this.portExits.get(port) ?? 0) + 1);
     const size = run.ioSize;
     const count = run.ioCount;
     const offset = run.ioDataOffset;
@@ -188,6 +208,7 @@ export class VcpuLoop {
   private handleMmio(): void {
     const { run, buses } = this.o;
     const address = run.mmioAddress;
+    this.mmioExits.set(address, (this.mmioExits.get(address) ?? 0) + 1);
     const length = Math.min(run.mmioLength, 8);
     const data = this.mmioData[length];
     const entry = buses.mmio.find(address, length);

@@ -10,7 +10,11 @@ import { Worker } from 'node:worker_threads';
 import { pthreadKill } from '../kvm/libc.js';
 import type { KvmRun } from '../kvm/kvm-run.js';
 import type { VmStop } from '../devices/vm-stop.js';
-import { Control, CONTROL_SLOTS, Kick, MAX_EXIT_REASON, Probe, Request, State, STATS_SLOTS, type VcpuWorkerData, type WorkerMessage } from './protocol.js';
+import { MP_STATE_HALTED, MP_STATE_RUNNABLE } from '../kvm/vcpu.js';
+import {
+  Control, CONTROL_SLOTS, HOT_ENTRIES, Kick, MAX_EXIT_REASON, Probe, PROBE_SLOTS, ProbeSlot, Request, State, STATS_SLOTS,
+  type VcpuWorkerData, type WorkerMessage,
+} from './protocol.js';
 
 const KICK_SIGNAL = 'SIGUSR2';
 const SIGUSR2 = 12;
@@ -23,6 +27,16 @@ function installKickHandler(): void {
   signalHandlerInstalled = true;
 }
 
+/** Where a vCPU stands, as a probe found it. */
+export interface VcpuSample {
+  /** 'waiting': for an INIT or SIPI (an AP the guest has not started); 'busy': it did not answer in time. */
+  state: 'running' | 'halted' | 'waiting' | 'paused' | 'stopped' | 'busy';
+  rip?: bigint;
+  /** The busiest ports and MMIO addresses so far, [address, exits], busiest first. */
+  ports: [number, number][];
+  mmio: [number, number][];
+}
+
 export interface VcpuThreadEvents {
   console(data: Uint8Array, seq: number): void;
   stop(stop: VmStop): void;
@@ -31,6 +45,7 @@ export interface VcpuThreadEvents {
 export class VcpuThread {
   readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
   readonly stats = new Float64Array(new SharedArrayBuffer(STATS_SLOTS * 2 * 8));
+  private readonly probe = new Float64Array(new SharedArrayBuffer(PROBE_SLOTS * 8));
   private thread?: bigint;
   private exited?: Promise<void>;
   private ready?: Promise<void>;
@@ -44,7 +59,7 @@ export class VcpuThread {
   }
 
   /** Creates the worker thread, which waits, paused, for start(). */
-  spawn(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): void {
+  spawn(data: Omit<VcpuWorkerData, 'control' | 'stats' | 'probe'>, events: VcpuThreadEvents): void {
     this.ready = this.createWorker(data, events);
     this.ready.catch(() => {}); // reported through events.stop; start() rethrows
   }
@@ -60,10 +75,10 @@ export class VcpuThread {
     await this.ready;
   }
 
-  private createWorker(data: Omit<VcpuWorkerData, 'control' | 'stats'>, events: VcpuThreadEvents): Promise<void> {
+  private createWorker(data: Omit<VcpuWorkerData, 'control' | 'stats' | 'probe'>, events: VcpuThreadEvents): Promise<void> {
     installKickHandler();
     const worker = new Worker(new URL('./vcpu-worker.js', import.meta.url), {
-      workerData: { ...data, control: this.control.buffer, stats: this.stats.buffer } satisfies VcpuWorkerData,
+      workerData: { ...data, control: this.control.buffer, stats: this.stats.buffer, probe: this.probe.buffer } satisfies VcpuWorkerData,
     });
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     return new Promise((resolve, reject) => {
@@ -103,11 +118,33 @@ export class VcpuThread {
 
   /** Asks the worker whether its vCPU can still wake; resolves once it has answered (false if it did not). */
   async probeStuck(timeoutMs: number): Promise<boolean> {
+    return (await this.askProbe(timeoutMs)) && Atomics.load(this.control, Control.STUCK) === 1;
+  }
+
+  /** Where the vCPU stands now: a running one is kicked out of KVM_RUN once to tell. */
+  async sample(timeoutMs: number): Promise<VcpuSample> {
+    const state = this.state;
+    const busiest = (space: number) =>
+      Array.from({ length: HOT_ENTRIES }, (_, i): [number, number] => {
+        const at = ProbeSlot.HOT + (space * HOT_ENTRIES + i) * 2;
+        return [this.probe[at], this.probe[at + 1]];
+      }).filter(([, exits]) => exits > 0);
+    const seen = { ports: busiest(0), mmio: busiest(1) };
+    if (state === State.PAUSED) return { state: 'paused', ...seen };
+    if (state !== State.RUNNING) return { state: state === State.STOPPED ? 'stopped' : 'waiting', ...seen };
+    if (!(await this.askProbe(timeoutMs))) return { state: 'busy', ...seen };
+    const mp = this.probe[ProbeSlot.MP_STATE];
+    const rip = (BigInt(this.probe[ProbeSlot.RIP_HIGH]) << 32n) | BigInt(this.probe[ProbeSlot.RIP_LOW]);
+    const now = mp === MP_STATE_RUNNABLE ? 'running' : mp === MP_STATE_HALTED ? 'halted' : 'waiting';
+    return { state: now, rip, ports: busiest(0), mmio: busiest(1) };
+  }
+
+  /** Kicks the worker to answer a probe; true once it has. */
+  private async askProbe(timeoutMs: number): Promise<boolean> {
     if (this.state !== State.RUNNING) return false;
     Atomics.store(this.control, Control.PROBE, Probe.ASKED);
     this.kick();
-    const answered = await Atomics.waitAsync(this.control, Control.PROBE, Probe.ASKED, timeoutMs).value;
-    return answered !== 'timed-out' && Atomics.load(this.control, Control.STUCK) === 1;
+    return (await Atomics.waitAsync(this.control, Control.PROBE, Probe.ASKED, timeoutMs).value) !== 'timed-out';
   }
 
   /** Exits taken so far (all reasons). */

@@ -41,6 +41,7 @@ loop = new VcpuLoop({
   buses,
   control: new Int32Array(data.control),
   stats: new Float64Array(data.stats),
+  probe: new Float64Array(data.probe),
   timeExits: data.timeExits,
   traceFd: data.traceFd,
   memory,

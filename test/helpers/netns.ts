@@ -27,6 +27,9 @@ export interface TapNamespace {
   prefix: string[];
 }
 
+/** The host side's MAC, the same in every namespace: a guest restored in another one finds the host where its ARP cache says. */
+const HOST_MAC = '02:74:73:76:6d:01';
+
 /** Makes the namespace and its tap, up with HOST_IP; removed when the test ends. */
 export function tapNamespace(t: TestContext, tap = 'tsvmmtap0'): TapNamespace {
   const name = `tsvmm-${process.pid}-${made++}`;
@@ -35,6 +38,7 @@ export function tapNamespace(t: TestContext, tap = 'tsvmmtap0'): TapNamespace {
   t.after(() => ip('netns', 'del', name));
   ip('-n', name, 'link', 'set', 'lo', 'up');
   ip('-n', name, 'tuntap', 'add', 'dev', tap, 'mode', 'tap');
+  ip('-n', name, 'link', 'set', tap, 'address', HOST_MAC);
   ip('-n', name, 'addr', 'add', `${HOST_IP}/24`, 'dev', tap);
   ip('-n', name, 'link', 'set', tap, 'up');
   const prefix = ['ip', 'netns', 'exec', name];

@@ -1,0 +1,147 @@
+/**
+ * The web console in a real browser (Debian's chromium, headless, driven
+ * by playwright-core): the default guest's shell answers `uname -a` typed
+ * into the page; the demo's exits rise on the chart, stop while paused and
+ * rise again once resumed, and the page's totals are what --stats prints;
+ * a page on another address is refused without its token. The tests take
+ * the screenshots in docs/screenshots.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import WebSocket from 'ws';
+import { runCli, startCli, type RunningProcess } from '../helpers/cli.js';
+import { kvmTest } from '../helpers/kvm.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
+const GUEST_TIMEOUT_MS = 10 * 60_000;
+/** Far more rounds than a test waits for: the demo ends when the page's Stop is pressed. */
+const ENDLESS_ROUNDS = '1000000000';
+
+let browser: Browser | undefined;
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `the browser tests need ${CHROMIUM}: apt-get install chromium`);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+after(async () => browser?.close());
+
+/** The page's address, from the line tsvmm prints once it listens. */
+async function webUrl(run: RunningProcess): Promise<string> {
+  return (await run.waitFor(/^tsvmm: web console at (\S+)$/m, 'stderr'))[1];
+}
+
+async function openPage(url: string): Promise<Page> {
+  const page = await browser!.newPage({ viewport: { width: 1600, height: 800 } });
+  await page.goto(url);
+  return page;
+}
+
+/** The page's DOM, untyped here: this file is compiled for Node, and what page.evaluate() runs is sent to the page as source. */
+type PageDocument = any;
+
+/** The terminal's text, spaces as spaces. */
+const terminalText = (page: Page) => page.evaluate(() => String((globalThis as PageDocument).document.querySelector('.xterm-rows')?.textContent ?? '').replace(/\u00a0/g, ' '));
+
+async function waitForTerminal(page: Page, pattern: RegExp, timeoutMs = GUEST_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pattern.test(await terminalText(page))) {
+    if (Date.now() > deadline) throw new Error(`the page's terminal never showed ${pattern}: ${await terminalText(page)}`);
+    await page.waitForTimeout(250);
+  }
+}
+
+/** The exit table as the page shows it: reason to count. */
+const pageTotals = (page: Page) =>
+  page.evaluate(() => Object.fromEntries([...(globalThis as PageDocument).document.querySelectorAll('#totals tbody tr')].map((tr: PageDocument) => [tr.dataset.reason, Number(tr.dataset.count)]))) as Promise<Record<string, number>>;
+const totalOf = (totals: Record<string, number>) => Object.values(totals).reduce((a, b) => a + b, 0);
+
+async function waitForState(page: Page, state: string): Promise<void> {
+  await page.waitForFunction((s) => (globalThis as PageDocument).document.body.dataset.state === s, state, { timeout: GUEST_TIMEOUT_MS });
+}
+
+/** Waits until the page has shown two samples, and returns the totals of the later. */
+async function nextTotals(page: Page): Promise<Record<string, number>> {
+  await page.waitForTimeout(1200);
+  return pageTotals(page);
+}
+
+kvmTest('typing uname -a into the page\'s console prints the guest\'s answer there', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const run = startCli(['run', '--web', '127.0.0.1:0', '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => run.child.kill('SIGKILL'));
+  const page = await openPage(await webUrl(run));
+  await waitForTerminal(page, /TSVMM-READY/);
+  await waitForTerminal(page, /# $/m);
+  await page.locator('#terminal').click();
+  await page.keyboard.type('uname -a');
+  await page.keyboard.press('Enter');
+  await waitForTerminal(page, /Linux tsvmm \S+ .*x86_64/);
+  await page.screenshot({ path: `${SCREENSHOTS}web-console.png` });
+  await page.click('#stop');
+  await waitForState(page, 'ended');
+  const { status } = await run.done;
+  assert.equal(status, 0, run.output().stderr);
+});
+
+kvmTest('the demo\'s exits rise on the page, stop while paused, rise again once resumed, and end as --stats counts them', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const run = startCli(['demo', '--rounds', ENDLESS_ROUNDS, '--web', '0', '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => run.child.kill('SIGKILL'));
+  const page = await openPage(await webUrl(run));
+  await waitForState(page, 'running');
+  const first = await nextTotals(page);
+  const second = await nextTotals(page);
+  assert.ok(totalOf(second) > totalOf(first) && totalOf(first) >= 0, `the counts rise while the demo runs: ${JSON.stringify([first, second])}`);
+  assert.ok(second.IO > 0 && second.MMIO > 0, `port and MMIO exits both: ${JSON.stringify(second)}`);
+  await page.screenshot({ path: `${SCREENSHOTS}web-dashboard.png` });
+
+  await page.click('#pause');
+  await waitForState(page, 'paused');
+  const paused = await nextTotals(page);
+  assert.deepEqual(await nextTotals(page), paused, 'no exits while paused');
+  await page.click('#resume');
+  await waitForState(page, 'running');
+  const resumed = await nextTotals(page);
+  assert.ok(totalOf(await nextTotals(page)) > totalOf(resumed) && totalOf(resumed) >= totalOf(paused), 'the counts rise again once resumed');
+
+  await page.click('#stop');
+  await waitForState(page, 'ended');
+  const final = await pageTotals(page);
+  const { status, stderr } = await run.done;
+  assert.equal(status, 0, stderr);
+  const table = stderr.slice(stderr.indexOf('VM exits:'));
+  const printed = Object.fromEntries([...table.matchAll(/^(\S+)\s+(\d+)\s/gm)].filter(([, reason]) => reason in final).map(([, reason, n]) => [reason, Number(n)]));
+  assert.deepEqual(final, printed, `the page's totals are --stats':\n${table}`);
+});
+
+kvmTest('a page on another address needs its token: a request or a WebSocket without it is refused', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const token = 'a-token-for-the-test';
+  const run = startCli(['demo', '--rounds', ENDLESS_ROUNDS, '--web', '0.0.0.0:0', '--web-token', token, '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => run.child.kill('SIGKILL'));
+  const url = new URL(await webUrl(run));
+  assert.equal(url.searchParams.get('token'), token);
+  const bare = new URL(url);
+  bare.search = '';
+  assert.equal((await fetch(bare)).status, 403, 'the page without its token');
+  assert.equal((await fetch(new URL('/app.js?token=wrong-token-here', url))).status, 403, 'a wrong token');
+  const refused = await new Promise<string>((resolve) => {
+    const socket = new WebSocket(new URL('/ws', bare).href.replace(/^http/, 'ws'));
+    socket.on('open', () => resolve('opened'));
+    socket.on('error', (e) => resolve(e.message));
+  });
+  assert.match(refused, /403/, 'a WebSocket without the token');
+  const page = await openPage(url.href);
+  await waitForState(page, 'running');
+  await page.click('#stop');
+  await waitForState(page, 'ended');
+  assert.equal((await run.done).status, 0);
+});
+
+test('--web on another address without --web-token is refused in one line, before any VM', async () => {
+  const r = await runCli(['demo', '--web', '0.0.0.0:8080']);
+  assert.deepEqual({ status: r.status, stdout: r.stdout }, { status: 2, stdout: '' });
+  assert.match(r.stderr, /^tsvmm: --web 0\.0\.0\.0:8080: a page on 0\.0\.0\.0 lets anyone who reaches it type into the guest; give --web-token too\n$/);
+  const bad = await runCli(['demo', '--web', 'here:port']);
+  assert.match(bad.stderr, /^tsvmm: --web 'here:port': give \[HOST:\]PORT, e\.g\. 8080 or 0\.0\.0\.0:8080\n$/);
+});
