@@ -5,7 +5,10 @@
  * container and hands out the data member as a decompressed tar stream,
  * so nothing of dpkg-deb, ar or tar is needed on the host.
  */
-import xzDecompress from 'xz-decompress';
+import { createRequire } from 'node:module';
+
+// The native xz decoder the kernel loader uses too (src/boot/linux), loaded on first use.
+const xz = (): typeof import('@napi-rs/lzma').xz => createRequire(import.meta.url)('@napi-rs/lzma').xz;
 
 export class DebArchiveError extends Error {
   constructor(message: string) {
@@ -47,14 +50,16 @@ export function readArArchive(archive: Uint8Array): ArMember[] {
   return members;
 }
 
-/** Reports how much of the compressed data member has been consumed, 0 to 1. */
+/** Reports how much of the data member has been read, 0 to 1. */
 export type UnpackProgress = (fraction: number) => void;
 
 const FEED_CHUNK = 1 << 20;
 
 /**
- * The data member of a .deb as an uncompressed tar stream. Decompression
- * runs as the stream is read; `progress` follows the compressed input.
+ * The data member of a .deb as an uncompressed tar stream. gzip is
+ * decompressed as the stream is read, and `progress` follows its input;
+ * xz is decompressed whole first, off the main thread (no streaming xz
+ * decoder is worth a second dependency), and `progress` follows the tar.
  */
 export function debDataTar(deb: Uint8Array, progress?: UnpackProgress): ReadableStream<Uint8Array> {
   const members = readArArchive(deb);
@@ -64,9 +69,27 @@ export function debDataTar(deb: Uint8Array, progress?: UnpackProgress): Readable
   if (dataMember === undefined) throw new DebArchiveError('the package has no data.tar member');
   const { name, data } = dataMember;
 
+  switch (name) {
+    case 'data.tar.xz':
+      return chunked(xz().decompress(data).catch((e: Error) => {
+        throw new DebArchiveError(`the package's ${name} is corrupt: ${e.message}`);
+      }), progress);
+    case 'data.tar.gz':
+      return chunked(Promise.resolve(data), progress).pipeThrough(new DecompressionStream('gzip'));
+    case 'data.tar':
+      return chunked(Promise.resolve(data), progress);
+    default:
+      throw new DebArchiveError(`the package's ${name} uses a compression tsvmm cannot read (xz, gzip or none)`);
+  }
+}
+
+/** `bytes`, once they are there, as a stream of chunks; `progress` hears how much has been read. */
+function chunked(bytes: Promise<Uint8Array>, progress?: UnpackProgress): ReadableStream<Uint8Array> {
+  bytes.catch(() => {}); // a failure reaches the reader through pull()
   let fed = 0;
-  const compressed = new ReadableStream<Uint8Array>({
-    pull(controller) {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const data = await bytes;
       if (fed >= data.length) return controller.close();
       const chunk = data.subarray(fed, fed + FEED_CHUNK);
       fed += chunk.length;
@@ -74,14 +97,4 @@ export function debDataTar(deb: Uint8Array, progress?: UnpackProgress): Readable
       progress?.(fed / data.length);
     },
   });
-  switch (name) {
-    case 'data.tar.xz':
-      return new xzDecompress.XzReadableStream(compressed);
-    case 'data.tar.gz':
-      return compressed.pipeThrough(new DecompressionStream('gzip'));
-    case 'data.tar':
-      return compressed;
-    default:
-      throw new DebArchiveError(`the package's ${name} uses a compression tsvmm cannot read (xz, gzip or none)`);
-  }
 }
