@@ -10,11 +10,12 @@
  * - TSVMM_SKIP_KVM_TESTS=1 runs the end-to-end tests on the host, where
  *   those that need KVM skip, each saying so.
  *
- * The rig has no network: the default guest is built on the host first,
- * into the cache the rig shares.
+ * The rig reaches no network but the host: the default guest is built on
+ * the host first, into the cache the rig shares, and the web console's
+ * tests in the rig use a browser on the host (test/helpers/browser.ts).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDefaultGuest } from '../src/guest/default-guest.js';
@@ -22,6 +23,7 @@ import { stderrProgress } from '../src/guest/progress.js';
 import { hostBackend } from '../src/host/backend-kind.js';
 import { BACKEND_SPECIFIC_SCOPE, kvmUnavailableReason } from './helpers/kvm.js';
 import { ensureRigMachine, rigUnavailableReason, runInRig, shellQuote } from './rig/rig.js';
+import { CHROMIUM, startBrowserService } from './helpers/browser.js';
 
 /** The rig's whole run of end-to-end tests must end within this, or it is stopped with a report. */
 const RIG_TIMEOUT_MS = 35 * 60_000;
@@ -103,13 +105,16 @@ async function inRig(where: string, about: string, files: string[]): Promise<Par
   let output = '';
   const failures: string[] = [];
   const statuses: number[] = [];
+  // Without chromium the browser tests fail, saying what to install.
+  const browser = existsSync(CHROMIUM) ? await startBrowserService() : undefined;
   for (let boot = 1; remaining.length > 0 && boot <= RIG_BOOTS; boot++) {
     const budget = RIG_TIMEOUT_MS - (performance.now() - started);
     if (budget <= 0) break;
     let bootOutput = '';
     const result = await runInRig({
       argv: ['/bin/sh', '-c', rigScript(remaining)],
-      env: { TSVMM_TEST_PLACE: 'rig' },
+      env: { TSVMM_TEST_PLACE: 'rig', ...browser?.env },
+      forward: browser?.forward,
       timeoutMs: budget,
       output: (chunk) => {
         bootOutput += chunk.toString('utf8');
@@ -130,6 +135,7 @@ async function inRig(where: string, about: string, files: string[]): Promise<Par
       if (remaining.length > 0 && boot < RIG_BOOTS) process.stdout.write(`\nrig: booting a fresh rig for the ${remaining.length} test files left, from ${remaining[0]}\n\n`);
     }
   }
+  await browser?.server.close();
   if (remaining.length > 0) failures.push(`${remaining.length} test files never finished: ${remaining.join(', ')}`);
   return {
     where,

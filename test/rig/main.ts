@@ -4,10 +4,14 @@
  *
  *     node dist/test/rig/main.js [--timeout MIN] -- COMMAND [ARG...]
  *
- * Its output is streamed; its exit status becomes this program's.
+ * Its output is streamed; its exit status becomes this program's. Where
+ * the host has chromium, the command can use it for the web console's
+ * tests, as under `npm test` (test/helpers/browser.ts).
  */
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { stderrProgress } from '../../src/guest/progress.js';
+import { CHROMIUM, startBrowserService } from '../helpers/browser.js';
 import { runInRig } from './rig.js';
 
 const { values, positionals } = parseArgs({ options: { timeout: { type: 'string', default: '30' } }, allowPositionals: true });
@@ -16,11 +20,17 @@ if (positionals.length === 0 || !(minutes > 0)) {
   console.error('usage: rig [--timeout MINUTES] -- COMMAND [ARG...]');
   process.exit(2);
 }
+const browser = existsSync(CHROMIUM) ? await startBrowserService() : undefined;
 try {
-  const result = await runInRig({ argv: positionals, timeoutMs: minutes * 60_000, output: (chunk) => process.stdout.write(chunk), progress: stderrProgress() });
+  const result = await runInRig({
+    argv: positionals, env: browser?.env, forward: browser?.forward, timeoutMs: minutes * 60_000,
+    output: (chunk) => process.stdout.write(chunk), progress: stderrProgress(),
+  });
   console.error(`rig: ${result.failure ?? `status ${result.status}`} (booted in ${((result.bootMs ?? 0) / 1000).toFixed(1)} s, ${(result.totalMs / 1000).toFixed(1)} s in all)`);
   process.exitCode = result.status ?? 1;
 } catch (e) {
   console.error(`rig: ${e instanceof Error ? e.message : String(e)}`);
   process.exitCode = 2;
+} finally {
+  await browser?.server.close();
 }

@@ -17,6 +17,10 @@
  */
 import type { GuestRecipe } from '../../src/guest/initramfs-guest.js';
 
+/** QEMU's user network: the host as the rig sees it, and the rig's own address. */
+export const RIG_HOST_ADDRESS = '10.0.2.2';
+export const RIG_ADDRESS = '10.0.2.15';
+
 /** The 9p mount tags of the host's root and of the job's directory. */
 export const ROOT_TAG = 'host';
 export const JOB_TAG = 'job';
@@ -61,6 +65,9 @@ ip link set lo up
 for module in ${modules.join(' ')}; do
   insmod "$module" || echo "rig-init: could not load $module"
 done
+# QEMU's user network: the host is ${RIG_HOST_ADDRESS}, and a port the job forwards reaches this address.
+ip link set eth0 up && ip addr add ${RIG_ADDRESS}/24 dev eth0 && ip route add default via ${RIG_HOST_ADDRESS} ||
+  echo "rig-init: no network"
 
 mkdir -p /host /job
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 ${JOB_TAG} /job; then
@@ -82,7 +89,7 @@ poweroff -f
 
 export const RIG_MACHINE: GuestRecipe = {
   name: 'test-rig',
-  version: 3,
+  version: 4,
   // The stock kernel: the cloud kernel has no kvm_amd.
   kernelMetapackage: 'linux-image-amd64',
   modules: [
@@ -97,6 +104,8 @@ export const RIG_MACHINE: GuestRecipe = {
     { name: 'vsock_loopback', optional: true },
     { name: 'veth' },
     { name: 'bridge' },
+    // The rig's own link to the host (QEMU's user network), for a browser on the host to reach a page served here.
+    { name: 'virtio_net' },
   ],
   init: renderRigInit,
 };

@@ -39,6 +39,8 @@ export interface RigJob {
   timeoutMs: number;
   /** The job's stdout and stderr, as they arrive. */
   output: (chunk: Buffer) => void;
+  /** A TCP port of the host's loopback that reaches `guestPort` in the rig. */
+  forward?: { hostPort: number; guestPort: number };
   progress?: Progress;
 }
 
@@ -143,6 +145,8 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-append', 'console=ttyS0 panic=-1 softlockup_panic=1 watchdog_thresh=60',
       '-virtfs', `local,path=/,mount_tag=${ROOT_TAG},security_model=none,multidevs=remap`,
       '-virtfs', `local,path=${dir},mount_tag=${JOB_TAG},security_model=none`,
+      '-netdev', `user,id=net0${job.forward ? `,hostfwd=tcp:127.0.0.1:${job.forward.hostPort}-:${job.forward.guestPort}` : ''}`,
+      '-device', 'virtio-net-pci,netdev=net0',
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
