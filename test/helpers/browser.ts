@@ -60,8 +60,10 @@ export async function openTestBrowser(): Promise<TestBrowser> {
       pageUrl: (printed) => printed,
     };
   }
+  // The server takes only its own host name (it guards against DNS rebinding): say its loopback one.
+  const endpoint = new URL(remote);
   return {
-    browser: await chromium.connect(remote),
+    browser: await chromium.connect(remote, { headers: { Host: `127.0.0.1:${endpoint.port}` } }),
     // Served on the rig's own address, which is not loopback: a token is needed.
     webFlags: (token = 'the-rig-test-token') => ['--web', `0.0.0.0:${RIG_WEB_PORT}`, '--web-token', token],
     pageUrl: (printed) => {
