@@ -51,6 +51,8 @@ socket.addEventListener('message', (event) => {
       $('#assisted').textContent = Object.keys(m.assisted).length > 0
         ? `Emulation assist: ${Object.entries(m.assisted).map(([k, v]) => `${k} ${v}`).join(', ')}` : '';
       previous = { atMs: m.atMs, vcpus: m.vcpus };
+      // How many samples the page has shown, for whoever watches it (the tests).
+      document.body.dataset.samples = String(Number(document.body.dataset.samples ?? 0) + 1);
       return showState(m.state);
     }
     case 'ended':
