@@ -57,7 +57,7 @@ export class Dashboard {
     const sink = machine.console;
     machine.console = (data) => {
       sink(data);
-      this.send({ type: 'console', data: Buffer.from(data).toString('base64') });
+      if (data.length > 0) this.send({ type: 'console', data: Buffer.from(data).toString('base64') });
     };
     this.lastMachineMessage = { type: 'machine', description: machine.description, cpus: machine.vcpus.length, memoryMap: machine.memoryMap() };
     this.send(this.lastMachineMessage);
@@ -102,7 +102,10 @@ export class Dashboard {
     if (m.type === 'input' && typeof m.data === 'string') this.serial?.send(Buffer.from(m.data, 'utf8'));
     else if (m.type === 'pause' && machine.state === 'running') void machine.pause().then(() => this.sample());
     else if (m.type === 'resume' && machine.state === 'paused') machine.resume();
-    else if (m.type === 'stop') void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the web console' });
+    // A machine not started yet is left to start: the button comes back once it runs.
+    else if (m.type === 'stop' && (machine.state === 'running' || machine.state === 'paused')) {
+      void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the web console' });
+    }
   }
 
   private startSampling(): void {
@@ -124,7 +127,8 @@ export class Dashboard {
         return p === undefined ? view : { ...view, state: p.state, rip: p.rip === undefined ? undefined : `0x${p.rip.toString(16)}`, ports: p.ports, mmio: p.mmio };
       });
       if (this.machine === machine && !this.ended) {
-        this.send({ type: 'sample', atMs: performance.now(), state: machine.state, vcpus, assisted: machine.exitStats().assisted });
+        const state = machine.state === 'built' ? 'starting' : machine.state;
+        this.send({ type: 'sample', atMs: performance.now(), state, vcpus, assisted: machine.exitStats().assisted });
       }
     } finally {
       this.sampling = false;

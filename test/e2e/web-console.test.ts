@@ -101,9 +101,10 @@ kvmTest('the demo\'s exits rise on the page, stop while paused, rise again once 
   t.after(() => run.child.kill('SIGKILL'));
   const page = await openPage(await webUrl(run));
   await waitForState(page, 'running');
-  const first = await nextTotals(page);
+  let first = await nextTotals(page);
+  while (totalOf(first) === 0) first = await nextTotals(page);
   const second = await nextTotals(page);
-  assert.ok(totalOf(second) > totalOf(first) && totalOf(first) > 0, `the counts rise while the demo runs: ${JSON.stringify([first, second])}`);
+  assert.ok(totalOf(second) > totalOf(first), `the counts rise while the demo runs: ${JSON.stringify([first, second])}`);
   assert.ok(second.IO > 0 && second.MMIO > 0, `port and MMIO exits both: ${JSON.stringify(second)}`);
   await page.screenshot({ path: `${SCREENSHOTS}web-dashboard.png` });
 

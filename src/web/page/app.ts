@@ -37,7 +37,7 @@ socket.addEventListener('message', (event) => {
       drawMemoryMap($<SVGSVGElement>('#memory-map'), m.memoryMap);
       previous = undefined;
       chart.clear();
-      return showState('running');
+      return showState('starting');
     case 'console':
       return terminal.write(Uint8Array.from(atob(m.data), (c) => c.charCodeAt(0)));
     case 'sample': {
