@@ -34,6 +34,8 @@ const MAX_BUFFERED = 1 << 20;
 export class Dashboard {
   private readonly pages = new Set<WebSocket>();
   private machine?: Machine;
+  /** The machine has done start()'s work (its vCPUs run, or wait paused): before that, no button acts on it. */
+  private started = false;
   private lastMachineMessage?: ServerMessage;
   private ended?: ServerMessage;
   private serial?: SerialInput;
@@ -52,6 +54,10 @@ export class Dashboard {
   /** Shows `machine` from now on; returns what undoes it (before the machine is destroyed). */
   attach(machine: Machine): () => void {
     this.machine = machine;
+    this.started = false;
+    void machine.started.then(() => {
+      if (this.machine === machine) this.started = true;
+    });
     this.ended = undefined;
     this.serial = serialInputOf(machine);
     const sink = machine.console;
@@ -99,10 +105,10 @@ export class Dashboard {
     }
     const machine = this.machine;
     if (machine === undefined) return;
+    if (m.type !== 'input' && !this.started) return;
     if (m.type === 'input' && typeof m.data === 'string') this.serial?.send(Buffer.from(m.data, 'utf8'));
     else if (m.type === 'pause' && machine.state === 'running') void machine.pause().then(() => this.sample());
     else if (m.type === 'resume' && machine.state === 'paused') machine.resume();
-    // A machine not started yet is left to start: the button comes back once it runs.
     else if (m.type === 'stop' && (machine.state === 'running' || machine.state === 'paused')) {
       void machine.stop({ kind: 'stopped', exitCode: ExitStatus.OK, message: 'stopped from the web console' });
     }
@@ -127,7 +133,8 @@ export class Dashboard {
         return p === undefined ? view : { ...view, state: p.state, rip: p.rip === undefined ? undefined : `0x${p.rip.toString(16)}`, ports: p.ports, mmio: p.mmio };
       });
       if (this.machine === machine && !this.ended) {
-        const state = machine.state === 'built' ? 'starting' : machine.state;
+        // Until start() is done, the buttons wait (the page enables them by this state).
+        const state = this.started ? machine.state : 'starting';
         this.send({ type: 'sample', atMs: performance.now(), state, vcpus, assisted: machine.exitStats().assisted });
       }
     } finally {
