@@ -61,12 +61,7 @@ export class VcpuThread {
   /** Creates the worker thread, which waits, paused, for start(). */
   spawn(data: Omit<VcpuWorkerData, 'control' | 'stats' | 'probe'>, events: VcpuThreadEvents): void {
     this.ready = this.createWorker(data, events);
-    this.ready.catch(() => {}); // reported through events.stop; start() rethrows
-  }
-
-  async start(): Promise<void> {
-    await this.started();
-    this.resume();
+    this.ready.catch(() => {}); // reported through events.stop; started() rethrows
   }
 
   /** Resolves once the thread waits, paused, for its first resume(). */

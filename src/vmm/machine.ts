@@ -135,13 +135,17 @@ export class Machine {
   async start({ paused = false }: StartOptions = {}): Promise<void> {
     if (this.current !== 'built') throw new Error(`cannot start a machine that is ${this.current}`);
     this.current = 'running';
+    // A stop() while this waits (a signal, a button) wins: nothing is let run after it.
+    const stoppedMeanwhile = () => this.current !== 'running';
     await this.pci.start(this.guestMemory.addresses, (m) => this.deviceLog(m), this.restored);
+    if (stoppedMeanwhile()) return;
+    await Promise.all(this.vcpus.map((v) => v.thread.started()));
+    if (stoppedMeanwhile()) return;
     if (paused) {
-      await Promise.all(this.vcpus.map((v) => v.thread.started()));
       await this.pci.pause();
       this.current = 'paused';
     } else {
-      await Promise.all(this.vcpus.map((v) => v.thread.start()));
+      this.vcpus.forEach((v) => v.thread.resume());
     }
     this.markStarted();
     this.stopStuckWatch = watchForStuckGuest(

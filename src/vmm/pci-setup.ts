@@ -35,6 +35,8 @@ const NOTIFY_WRITE_SIZE = 2;
 
 export class PciDevices {
   private readonly threads: VirtioIoThread[] = [];
+  /** stop() was called: a start() still under way starts no more threads. */
+  private stopping = false;
 
   constructor(
     /** Every device of the machine, the PCI ones wired and the config mechanisms added. */
@@ -49,6 +51,7 @@ export class PciDevices {
   /** Starts an I/O thread per virtio device; `restored`, over the state a snapshot put back. */
   async start(ram: RamAddresses, report: (message: string) => void, restored: boolean): Promise<void> {
     for (const { spec, state } of this.virtio) {
+      if (this.stopping) return;
       const wakeFd = eventfd();
       this.owned.push(() => close(wakeFd));
       const thread = new VirtioIoThread({ spec, state, ram, wakeFd, control: ioControl(), restored });
@@ -67,6 +70,7 @@ export class PciDevices {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.threads.map((t) => t.stop()));
     this.threads.length = 0;
   }
