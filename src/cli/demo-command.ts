@@ -20,7 +20,9 @@ const ROUNDS_OFFSET = 8;
 type DemoFlags = Omit<RunFlags, 'console' | 'web'> & { console: string; web?: string; webToken?: string; rounds: string };
 
 export async function demoCommand(flags: DemoFlags): Promise<number> {
+  // Flags first: a bad one is the only line printed.
   const rounds = parseCount('--rounds', 2 ** 40)(flags.rounds);
+  const web = parseWebFlags(flags);
   const image = Buffer.from(assemble(DEMO_SOURCE, { address: LOAD_ADDRESS }));
   if (image.readBigUInt64LE(ROUNDS_OFFSET) !== 1n) throw new Error(`${DEMO_SOURCE} keeps its round count elsewhere than offset ${ROUNDS_OFFSET}`);
   image.writeBigUInt64LE(BigInt(rounds), ROUNDS_OFFSET);
@@ -33,7 +35,7 @@ export async function demoCommand(flags: DemoFlags): Promise<number> {
       devices: [...defaultDevices, { kind: 'test-device', base: TEST_DEVICE }],
     },
     // One line per exit is the point of one round; past that it would drown the console.
-    { stats: true, memoryMap: true, traceExits: flags.traceExits ?? rounds === 1, console: parseConsoleMode(flags.console), web: parseWebFlags(flags) },
+    { stats: true, memoryMap: true, traceExits: flags.traceExits ?? rounds === 1, console: parseConsoleMode(flags.console), web },
   );
   // The guest writes 0 to the debug-exit port when all went well: status (0 << 1) | 1.
   return status === 1 ? 0 : status;

@@ -40,9 +40,7 @@ const BROWSER_TIMEOUT_MS = 5 * 60_000;
 async function openPage(printed: string): Promise<Page> {
   const page = await tested!.browser.newPage({ viewport: { width: 1600, height: 800 } });
   page.setDefaultTimeout(BROWSER_TIMEOUT_MS);
-  const started = performance.now();
   await page.goto(tested!.pageUrl(printed));
-  console.log(`# loaded ${tested!.pageUrl(printed)} in ${Math.round(performance.now() - started)} ms`);
   return page;
 }
 
@@ -66,9 +64,7 @@ const pageTotals = (page: Page) =>
 const totalOf = (totals: Record<string, number>) => Object.values(totals).reduce((a, b) => a + b, 0);
 
 async function waitForState(page: Page, state: string): Promise<void> {
-  const started = performance.now();
   await page.waitForFunction((s) => (globalThis as PageDocument).document.body.dataset.state === s, state, { timeout: GUEST_TIMEOUT_MS });
-  console.log(`# the page said ${state} after ${Math.round(performance.now() - started)} ms`);
 }
 
 /** Waits until the page has shown two more samples (the rig may be slow to send them), and returns the totals then. */
