@@ -26,7 +26,7 @@ import { ensureRigMachine, rigUnavailableReason, runInRig, shellQuote } from './
 import { CHROMIUM, startBrowserService } from './helpers/browser.js';
 
 /** The rig's whole run of end-to-end tests must end within this, or it is stopped with a report. */
-const RIG_TIMEOUT_MS = 45 * 60_000;
+const RIG_TIMEOUT_MS = 60 * 60_000;
 /** How many times the rig is booted at most, when its own kernel dies before the tests are done. */
 const RIG_BOOTS = 3;
 
