@@ -18,8 +18,7 @@
 import type { WebSocket } from 'ws';
 import { serialInputOf, type SerialInput } from '../console/serial-input.js';
 import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
-import { exitReasonName } from '../kvm/kvm-run.js';
-import { MAX_EXIT_REASON } from '../vcpu/protocol.js';
+import { collectExitStats } from '../vcpu/exit-stats.js';
 import type { Machine } from '../vmm/machine.js';
 import type { PageMessage, ServerMessage, VcpuView } from './messages.js';
 import type { WebAddress } from './web-address.js';
@@ -145,14 +144,9 @@ export class Dashboard {
   /** Each vCPU's counters, read from the memory its worker writes them to. */
   private counts(machine: Machine): VcpuView[] {
     return machine.vcpus.map((v) => {
-      const exits: Record<string, number> = {};
-      const handlingNs: Record<string, number> = {};
-      for (let reason = 0; reason < MAX_EXIT_REASON; reason++) {
-        const count = v.thread.stats[reason * 2];
-        if (count === 0) continue;
-        exits[exitReasonName(reason)] = count;
-        handlingNs[exitReasonName(reason)] = v.thread.stats[reason * 2 + 1];
-      }
+      const { rows } = collectExitStats([v.thread.stats]);
+      const exits = Object.fromEntries(rows.map((r) => [r.reason, r.count]));
+      const handlingNs = Object.fromEntries(rows.map((r) => [r.reason, r.handlingNs]));
       return { id: v.thread.id, state: 'stopped', exits, handlingNs, ports: [], mmio: [] };
     });
   }
