@@ -37,8 +37,9 @@ export interface VcpuWorkerData {
   assistLock: SharedArrayBuffer;
 }
 
-export const Control = { REQUEST: 0, STATE: 1, KICK: 2, PROBE: 3, STUCK: 4 } as const;
-export const CONTROL_SLOTS = 5;
+export const Control = { REQUEST: 0, STATE: 1, KICK: 2, PROBE: 3, STUCK: 4, WATCHED: 5 } as const;
+export const CONTROL_SLOTS = 6;
+/** Control[WATCHED]: 1 once something (the web console) asks for samples; only then are exits counted by address. */
 /**
  * Control[PROBE]: the main thread sets it to 1 (then kicks) to ask where the vCPU stands;
  * the worker answers in Control[STUCK] (1 when it is halted with interrupts off or waits

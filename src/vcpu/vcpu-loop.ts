@@ -49,7 +49,7 @@ export class VcpuLoop {
   private stop?: VmStop;
   /** Views of kvm_run's MMIO data for each access size, made once. */
   private readonly mmioData: Uint8Array[];
-  /** Exits by port and by MMIO address, for the busiest of each a probe reports. */
+  /** Exits by port and by MMIO address while watched (Control[WATCHED]), for the busiest of each a probe reports. */
   private readonly portExits = new Map<number, number>();
   private readonly mmioExits = new Map<number, number>();
 
@@ -183,7 +183,7 @@ export class VcpuLoop {
   private handleIo(): void {
     const { run, buses } = this.o;
     const port = run.ioPort;
-    this.portExits.set(port, (this.portExits.get(port) ?? 0) + 1);
+    if (this.o.control[Control.WATCHED] === 1) this.portExits.set(port, (this.portExits.get(port) ?? 0) + 1);
     const size = run.ioSize;
     const count = run.ioCount;
     const offset = run.ioDataOffset;
@@ -208,7 +208,7 @@ export class VcpuLoop {
   private handleMmio(): void {
     const { run, buses } = this.o;
     const address = run.mmioAddress;
-    this.mmioExits.set(address, (this.mmioExits.get(address) ?? 0) + 1);
+    if (this.o.control[Control.WATCHED] === 1) this.mmioExits.set(address, (this.mmioExits.get(address) ?? 0) + 1);
     const length = Math.min(run.mmioLength, 8);
     const data = this.mmioData[length];
     const entry = buses.mmio.find(address, length);

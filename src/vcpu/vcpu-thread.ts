@@ -32,7 +32,7 @@ export interface VcpuSample {
   /** 'waiting': for an INIT or SIPI (an AP the guest has not started); 'busy': it did not answer in time. */
   state: 'running' | 'halted' | 'waiting' | 'paused' | 'stopped' | 'busy';
   rip?: bigint;
-  /** The busiest ports and MMIO addresses so far, [address, exits], busiest first. */
+  /** The busiest ports and MMIO addresses since the first sample, [address, exits], busiest first. */
   ports: [number, number][];
   mmio: [number, number][];
 }
@@ -118,6 +118,8 @@ export class VcpuThread {
 
   /** Where the vCPU stands now: a running one is kicked out of KVM_RUN once to tell. */
   async sample(timeoutMs: number): Promise<VcpuSample> {
+    // From the first sample on, the worker also counts exits by address (a Map update an exit, kept off the path till then).
+    Atomics.store(this.control, Control.WATCHED, 1);
     const state = this.state;
     const busiest = (space: number) =>
       Array.from({ length: HOT_ENTRIES }, (_, i): [number, number] => {
