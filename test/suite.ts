@@ -16,19 +16,21 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { availableParallelism, totalmem } from 'node:os';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureDefaultGuest } from '../src/guest/default-guest.js';
 import { stderrProgress } from '../src/guest/progress.js';
 import { hostBackend } from '../src/host/backend-kind.js';
 import { BACKEND_SPECIFIC_SCOPE, kvmUnavailableReason } from './helpers/kvm.js';
-import { ensureRigMachine, rigUnavailableReason, runInRig, shellQuote } from './rig/rig.js';
+import { ensureRigMachine, RIG_MEMORY_GIB, rigUnavailableReason } from './rig/rig.js';
+import { runInLanes } from './rig/rig-lanes.js';
 import { CHROMIUM, startBrowserService } from './helpers/browser.js';
 
 /** The rig's whole run of end-to-end tests must end within this, or it is stopped with a report. */
 const RIG_TIMEOUT_MS = 60 * 60_000;
-/** How many times the rig is booted at most, when its own kernel dies before the tests are done. */
-const RIG_BOOTS = 3;
+/** How many rig boots may die, in all, before the test files left are given up. */
+const RIG_RETRIES = 2;
 
 const dist = fileURLToPath(new URL('.', import.meta.url));
 const testFiles = (dir: string): string[] =>
@@ -72,20 +74,30 @@ async function onHost(where: string, about: string, files: string[], env: Record
   return { where, counts: countsOf(output), seconds: (performance.now() - started) / 1000, status: status ?? undefined };
 }
 
-/** What the rig's job prints after each test file: the file and the runner's status. */
-const FILE_DONE = /^rig-suite: done (\S+) status=(\d+)$/gm;
-
 /**
- * The rig's job: each test file in a runner of its own, and a line after
- * each, so that the files a crashed rig did not finish are known.
+ * The rig's longest files, longest first (measured: docs/testing.md): they
+ * start first, so that the lanes end close together. The rest follow in
+ * name order.
  */
-function rigScript(files: string[]): string {
-  const node = shellQuote(process.execPath);
-  return files.map((f) => `${node} ${nodeTestArgs([f]).map(shellQuote).join(' ')}; echo "rig-suite: done ${f} status=$?"`).join('\n');
+const LONGEST_FIRST = ['linux-virtio', 'linux-snapshot', 'lifecycle', 'web-console', 'firecracker-api', 'emulator-vs-cpu', 'snapshot'];
+
+function longestFirst(files: string[]): string[] {
+  const rank = (f: string) => {
+    const i = LONGEST_FIRST.indexOf(basename(f, '.test.js'));
+    return i < 0 ? LONGEST_FIRST.length : i;
+  };
+  return [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** How many rigs run side by side: one a core, each with its RAM and some to spare. */
+function rigLanes(): number {
+  const byMemory = Math.floor(totalmem() / ((RIG_MEMORY_GIB + 4) * 2 ** 30));
+  return Math.max(1, Math.min(availableParallelism(), byMemory));
 }
 
 async function inRig(where: string, about: string, files: string[]): Promise<Part> {
-  banner(`${where}: ${about}`);
+  const lanes = rigLanes();
+  banner(`${where}: ${about}; ${lanes} rig${lanes === 1 ? '' : 's'} side by side`);
   const started = performance.now();
   const progress = stderrProgress();
   const part: Part = { where, counts: new Map(), seconds: 0, status: undefined };
@@ -99,52 +111,32 @@ async function inRig(where: string, about: string, files: string[]): Promise<Par
     progress.clear();
     return { ...part, failure: `cannot build what the rig needs: ${e instanceof Error ? e.message : String(e)}` };
   }
-  // A rig whose own kernel dies (emulated AMD-V is not flawless: see docs/testing.md) is booted
-  // again for the files it did not finish, a few times at most and within one time budget.
-  let remaining = files;
-  let output = '';
-  const failures: string[] = [];
-  const statuses: number[] = [];
   // Without chromium the browser tests fail, saying what to install.
   const browser = existsSync(CHROMIUM) ? await startBrowserService() : undefined;
-  for (let boot = 1; remaining.length > 0 && boot <= RIG_BOOTS; boot++) {
-    const budget = RIG_TIMEOUT_MS - (performance.now() - started);
-    if (budget <= 0) break;
-    let bootOutput = '';
-    const result = await runInRig({
-      argv: ['/bin/sh', '-c', rigScript(remaining)],
-      env: { TSVMM_TEST_PLACE: 'rig', ...browser?.env },
-      forward: browser?.forward,
-      timeoutMs: budget,
-      output: (chunk) => {
-        bootOutput += chunk.toString('utf8');
-        process.stdout.write(chunk);
-      },
-    });
-    output += bootOutput;
-    const done = new Set<string>();
-    for (const [, file, status] of bootOutput.matchAll(FILE_DONE)) {
-      done.add(file);
-      statuses.push(Number(status));
-    }
-    remaining = remaining.filter((f) => !done.has(f));
-    process.stdout.write(`\nrig boot ${boot}: booted in ${((result.bootMs ?? 0) / 1000).toFixed(1)} s; ${(result.totalMs / 1000).toFixed(0)} s in all; ${done.size} test files done\n`);
-    if (result.failure) {
-      failures.push(`boot ${boot}: ${result.failure}`);
-      process.stdout.write(`\nrig boot ${boot} did not finish: ${result.failure}\n`);
-      if (remaining.length > 0 && boot < RIG_BOOTS) process.stdout.write(`\nrig: booting a fresh rig for the ${remaining.length} test files left, from ${remaining[0]}\n\n`);
-    }
-  }
+  const run = await runInLanes({
+    files: longestFirst(files),
+    lanes,
+    retries: RIG_RETRIES,
+    timeoutMs: RIG_TIMEOUT_MS,
+    command: [process.execPath, ...nodeTestArgs([])],
+    env: { TSVMM_TEST_PLACE: 'rig' },
+    forLane: browser?.forRig,
+    print: (text) => process.stdout.write(text),
+  });
   await browser?.server.close();
-  if (remaining.length > 0) failures.push(`${remaining.length} test files never finished: ${remaining.join(', ')}`);
+  const boots = run.bootSeconds.map((s) => s.toFixed(1)).join(', ');
+  const perFile = [...run.results].sort((a, b) => b.seconds - a.seconds).map((r) => `${basename(r.file, '.test.js')} ${r.seconds.toFixed(0)}`);
+  process.stdout.write(`\nrig: ${run.bootSeconds.length} boots (to the job in ${boots} s); per file, in seconds: ${perFile.join(', ')}\n`);
+  const failures = [...run.failures];
+  if (run.unfinished.length > 0) failures.push(`${run.unfinished.length} test files never finished: ${run.unfinished.join(', ')}`);
   return {
     where,
-    counts: countsOf(output),
+    counts: countsOf(run.output),
     seconds: (performance.now() - started) / 1000,
-    status: Math.max(0, ...statuses),
+    status: Math.max(0, ...run.results.map((r) => r.status)),
     // Rig boots that died and were made up for by a later one are reported, but fail nothing.
-    failure: remaining.length > 0 ? failures.join('\n') : undefined,
-    notes: remaining.length > 0 ? [] : failures,
+    failure: run.unfinished.length > 0 ? failures.join('\n') : undefined,
+    notes: run.unfinished.length > 0 ? [] : failures,
   };
 }
 

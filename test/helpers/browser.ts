@@ -20,16 +20,23 @@ const LAUNCH_ARGS = ['--no-sandbox'];
 const REMOTE_BROWSER = 'TSVMM_TEST_BROWSER';
 const PAGE_HOST = 'TSVMM_TEST_PAGE_HOST';
 
-/** For the suite, on the host: a browser server the rig's tests reach, and the rig's port forward to it. */
-export async function startBrowserService(): Promise<{ env: Record<string, string>; forward: { hostPort: number; guestPort: number }; server: BrowserServer }> {
+export interface BrowserService {
+  server: BrowserServer;
+  /** What one rig needs to reach the browser and to have it load the rig's page: each rig gets a port of its own. */
+  forRig(): Promise<{ env: Record<string, string>; forward: { hostPort: number; guestPort: number } }>;
+}
+
+/** For the suite, on the host: a browser server that the rigs' tests reach. */
+export async function startBrowserService(): Promise<BrowserService> {
   const server = await chromium.launchServer({ executablePath: CHROMIUM, args: LAUNCH_ARGS, host: '127.0.0.1', port: 0 });
-  const hostPort = await freePort();
   const endpoint = new URL(server.wsEndpoint());
   endpoint.hostname = RIG_HOST_ADDRESS;
   return {
-    env: { [REMOTE_BROWSER]: endpoint.href, [PAGE_HOST]: `127.0.0.1:${hostPort}` },
-    forward: { hostPort, guestPort: RIG_WEB_PORT },
     server,
+    forRig: async () => {
+      const hostPort = await freePort();
+      return { env: { [REMOTE_BROWSER]: endpoint.href, [PAGE_HOST]: `127.0.0.1:${hostPort}` }, forward: { hostPort, guestPort: RIG_WEB_PORT } };
+    },
   };
 }
 

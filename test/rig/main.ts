@@ -22,8 +22,9 @@ if (positionals.length === 0 || !(minutes > 0)) {
 }
 const browser = existsSync(CHROMIUM) ? await startBrowserService() : undefined;
 try {
+  const reach = await browser?.forRig();
   const result = await runInRig({
-    argv: positionals, env: browser?.env, forward: browser?.forward, timeoutMs: minutes * 60_000,
+    argv: positionals, env: reach?.env, forward: reach?.forward, timeoutMs: minutes * 60_000,
     output: (chunk) => process.stdout.write(chunk), progress: stderrProgress(),
   });
   console.error(`rig: ${result.failure ?? `status ${result.status}`} (booted in ${((result.bootMs ?? 0) / 1000).toFixed(1)} s, ${(result.totalMs / 1000).toFixed(1)} s in all)`);

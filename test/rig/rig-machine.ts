@@ -32,6 +32,9 @@ export const JOB_TAG = 'job';
  */
 export const RIG_TMPDIR = '/run/tmp';
 
+/** The job's own directory as the job sees it: its script, and whatever the host hands it while it runs. */
+export const RIG_JOB_DIR = '/run/job';
+
 /** Directories /init mounts afresh inside the chroot, so the job sees the rig's kernel, not the host's. */
 const CHROOT_MOUNTS = `
 mount -t proc proc /host/proc
@@ -76,10 +79,10 @@ elif ! mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose ${R
   echo "rig-init: cannot mount the host's file system over 9p"
 else
   ${CHROOT_MOUNTS.trim().split('\n').join('\n  ')}
-  mkdir -p /host/run/job
-  mount --bind /job /host/run/job
+  mkdir -p /host${RIG_JOB_DIR}
+  mount --bind /job /host${RIG_JOB_DIR}
   echo "rig-init: running the job"
-  chroot /host /bin/sh /run/job/job.sh </dev/null >/job/output 2>&1
+  chroot /host /bin/sh ${RIG_JOB_DIR}/job.sh </dev/null >/job/output 2>&1
   echo $? >/job/status
 fi
 sync

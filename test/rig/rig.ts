@@ -21,6 +21,8 @@ import type { Progress } from '../../src/guest/progress.js';
 import { JOB_TAG, RIG_MACHINE, RIG_TMPDIR, ROOT_TAG } from './rig-machine.js';
 
 export const QEMU = 'qemu-system-x86_64';
+/** The rig's RAM: room for the largest guest a test boots, with the tests' own processes beside it. */
+export const RIG_MEMORY_GIB = 8;
 
 
 export class RigError extends Error {
@@ -42,6 +44,12 @@ export interface RigJob {
   /** A TCP port of the host's loopback that reaches `guestPort` in the rig. */
   forward?: { hostPort: number; guestPort: number };
   progress?: Progress;
+  /**
+   * Called before the rig boots with the host's path of the job's directory
+   * (RIG_JOB_DIR in the rig, not cached there), for a caller that hands the
+   * job more work while it runs.
+   */
+  jobDir?: (path: string) => void;
 }
 
 export interface RigResult {
@@ -123,6 +131,7 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
   mkdirSync(jobsDir, { recursive: true });
   const dir = mkdtempSync(join(jobsDir, 'job-'));
   writeFileSync(join(dir, 'job.sh'), jobScript(job));
+  job.jobDir?.(dir);
   const consoleLog = join(dir, 'console.log');
   const started = performance.now();
   const qemu = spawn(
@@ -134,7 +143,7 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       // One CPU: with two, the rig's kernel died in 3 of 12 runs that booted Linux (a soft lockup waiting on
       // an IPI in kvm_destroy_vm; a page-fault loop at kernel entry); with one, in none of 9 (docs/testing.md).
       '-smp', '1',
-      '-m', '8G',
+      '-m', `${RIG_MEMORY_GIB}G`,
       '-nodefaults', '-nographic', '-no-reboot',
       '-serial', `file:${consoleLog}`,
       '-kernel', machine.kernel,
