@@ -1,8 +1,10 @@
 /**
  * The web console in a real browser (Debian's chromium, headless, driven
  * by playwright-core): the default guest's shell answers `uname -a` typed
- * into the page; the demo's exits rise on the chart, stop while paused and
- * rise again once resumed, and the page's totals are what --stats prints;
+ * into the page, and the chart shows each vCPU's exits or all of them; the
+ * demo's exits rise on the chart, stop while paused and rise again once
+ * resumed, and the page's totals are what --stats prints; the page follows
+ * the guest through its reboots, keys typed there reaching each new machine;
  * a page on another address is refused without its token. The tests take
  * the screenshots in docs/screenshots.
  */
@@ -14,6 +16,7 @@ import type { Page } from 'playwright-core';
 import WebSocket from 'ws';
 import { CHROMIUM, openTestBrowser, type TestBrowser } from '../helpers/browser.js';
 import { runCli, startCli, type RunningProcess } from '../helpers/cli.js';
+import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 
 const SCREENSHOTS = fileURLToPath(new URL('../../../docs/screenshots/', import.meta.url));
@@ -75,10 +78,44 @@ async function nextTotals(page: Page): Promise<Record<string, number>> {
   return pageTotals(page);
 }
 
-kvmTest('typing uname -a into the page\'s console prints the guest\'s answer there', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
-  const run = startCli(['run', ...tested!.webFlags(), '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
+/**
+ * The chart shown for each choice of vCPUs, with the vCPU table's exits/s,
+ * read in one go in the page (no sample can come between).
+ */
+const chartViews = (page: Page) =>
+  page.evaluate(() => {
+    const d = (globalThis as PageDocument).document;
+    const select = d.querySelector('#chart-vcpu');
+    const canvas = d.querySelector('#chart');
+    const views: Record<string, { vcpu: string; latest: number }> = {};
+    for (const option of [...select.options]) {
+      select.value = option.value;
+      select.dispatchEvent(new (globalThis as PageDocument).Event('change'));
+      views[option.value] = { vcpu: canvas.dataset.vcpu, latest: Number(canvas.dataset.latest) };
+    }
+    const rows = [...d.querySelectorAll('#vcpus tbody tr')].map((tr: PageDocument) => Number(tr.dataset.rate ?? NaN));
+    return { views, rows };
+  }) as Promise<{ views: Record<string, { vcpu: string; latest: number }>; rows: number[] }>;
+
+const near = (a: number, b: number) => Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b));
+
+kvmTest('typing uname -a into the page\'s console prints the guest\'s answer there; the chart shows each vCPU or all', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const run = startCli(['run', '--cpus', '2', ...tested!.webFlags(), '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
   t.after(() => run.child.kill('SIGKILL'));
   const page = await openPage(await webUrl(run));
+  // While Linux boots, its vCPUs exit: wait for a sample that shows it, then read every view.
+  let shown = await chartViews(page);
+  while (!(shown.views.all?.latest > 0)) {
+    await nextTotals(page);
+    shown = await chartViews(page);
+  }
+  assert.deepEqual(Object.keys(shown.views).sort(), ['0', '1', 'all'], 'the choices: all vCPUs, vCPU 0, vCPU 1');
+  assert.equal(shown.rows.length, 2);
+  for (const [i, rate] of shown.rows.entries()) {
+    assert.equal(shown.views[i].vcpu, String(i));
+    assert.ok(near(shown.views[i].latest, rate), `vCPU ${i}'s chart is its row's exits/s: ${JSON.stringify(shown)}`);
+  }
+  assert.ok(near(shown.views.all.latest, shown.rows[0] + shown.rows[1]), `all vCPUs' chart is the sum: ${JSON.stringify(shown)}`);
   await waitForTerminal(page, /TSVMM-READY/);
   // The shell starts right after; what is typed before it reads waits in the guest's tty.
   await page.locator('#terminal').click();
@@ -121,6 +158,31 @@ kvmTest('the demo\'s exits rise on the page, stop while paused, rise again once 
   const table = stderr.slice(stderr.indexOf('VM exits:'));
   const printed = Object.fromEntries([...table.matchAll(/^(\S+)\s+(\d+)\s/gm)].filter(([, reason]) => reason in final).map(([, reason, n]) => [reason, Number(n)]));
   assert.deepEqual(final, printed, `the page's totals are --stats':\n${table}`);
+});
+
+kvmTest('the page follows the guest through its reboots: keys typed there reach each new machine, and it says when the run ended', { timeout: GUEST_TIMEOUT_MS }, async (t) => {
+  const guest = guestFile('reset-on-key.s', { address: 0x7c00 });
+  const run = startCli(['run', '--raw', guest, '--mode', 'real', '--load-addr', '0x7c00', '--on-reboot', 'restart', ...tested!.webFlags(), '--console', 'none'], { timeoutMs: GUEST_TIMEOUT_MS });
+  t.after(() => run.child.kill('SIGKILL'));
+  const page = await openPage(await webUrl(run));
+  const boots = () => page.evaluate(() => Number((globalThis as PageDocument).document.body.dataset.boots ?? 0));
+  for (const boot of [1, 2, 3]) {
+    await page.waitForFunction((n) => Number((globalThis as PageDocument).document.body.dataset.boots ?? 0) === n, boot, { timeout: GUEST_TIMEOUT_MS });
+    await waitForTerminal(page, new RegExp(`(boot, press r to reset\\s*){${boot}}`));
+    await waitForState(page, 'running');
+    if (boot < 3) {
+      await page.locator('#terminal').click();
+      await page.keyboard.type('r');
+    }
+  }
+  assert.match(await page.locator('#description').innerText(), /\(boot 3\)/);
+  await page.click('#stop');
+  await waitForState(page, 'ended');
+  assert.match(await page.locator('#state').innerText(), /stopped from the web console/);
+  assert.equal(await boots(), 3);
+  const { status, stderr } = await run.done;
+  assert.equal(status, 0, stderr);
+  assert.match(stderr, /starting it again \(boot 3\)/);
 });
 
 kvmTest('a page on another address needs its token: a request or a WebSocket without it is refused', { timeout: GUEST_TIMEOUT_MS }, async (t) => {

@@ -6,7 +6,7 @@
  */
 import type { Terminal as XtermTerminal } from '@xterm/xterm';
 import type { PageMessage, ServerMessage, VcpuView } from '../messages.js';
-import { ExitChart, formatRate } from './exit-chart.js';
+import { ExitChart, formatRate, type Rates } from './exit-chart.js';
 import { drawMemoryMap } from './memory-map-view.js';
 
 declare global {
@@ -26,25 +26,33 @@ const send = (m: PageMessage) => socket.readyState === WebSocket.OPEN && socket.
 
 terminal.onData((data) => send({ type: 'input', data }));
 for (const action of ['pause', 'resume', 'stop'] as const) $(`#${action}`).addEventListener('click', () => send({ type: action }));
+const chartVcpu = $<HTMLSelectElement>('#chart-vcpu');
+chartVcpu.addEventListener('change', () => chart.show(chartVcpu.value === 'all' ? 'all' : Number(chartVcpu.value)));
 
 let previous: { atMs: number; vcpus: VcpuView[] } | undefined;
 
 socket.addEventListener('message', (event) => {
   const m = JSON.parse(event.data as string) as ServerMessage;
   switch (m.type) {
-    case 'machine':
-      $('#description').textContent = m.description;
+    case 'machine': {
+      // Each machine of the run (a reboot builds a new one) is counted, for whoever watches the page.
+      const boot = Number(document.body.dataset.boots ?? 0) + 1;
+      document.body.dataset.boots = String(boot);
+      $('#description').textContent = boot > 1 ? `${m.description} (boot ${boot})` : m.description;
       drawMemoryMap($<SVGSVGElement>('#memory-map'), m.memoryMap);
       previous = undefined;
+      chooseVcpus(m.cpus);
       chart.clear();
       return showState('starting');
+    }
     case 'console':
       return terminal.write(Uint8Array.from(atob(m.data), (c) => c.charCodeAt(0)));
     case 'sample': {
       const seconds = previous === undefined ? 0 : (m.atMs - previous.atMs) / 1000;
-      const rates = seconds > 0 ? rateByReason(previous!.vcpus, m.vcpus, seconds) : {};
+      const rates = seconds > 0 ? m.vcpus.map((v, i) => ratesOf(previous!.vcpus[i], v, seconds)) : [];
       if (seconds > 0) chart.add(m.atMs, rates);
-      $('#rate').textContent = seconds > 0 ? `(${formatRate(Object.values(rates).reduce((a, b) => a + b, 0))}/s in all)` : '';
+      const all = rates.flatMap(Object.values).reduce((a, b) => a + b, 0);
+      $('#rate').textContent = seconds > 0 ? `(${formatRate(all)}/s in all)` : '';
       showVcpus(m.vcpus, seconds > 0 ? previous!.vcpus : undefined, seconds);
       showTotals(m.vcpus);
       showHot(m.vcpus);
@@ -80,9 +88,18 @@ function sum(vcpus: VcpuView[], field: 'exits' | 'handlingNs'): Record<string, n
   return out;
 }
 
-function rateByReason(before: VcpuView[], now: VcpuView[], seconds: number): Record<string, number> {
-  const [a, b] = [sum(before, 'exits'), sum(now, 'exits')];
-  return Object.fromEntries(Object.entries(b).map(([reason, n]) => [reason, (n - (a[reason] ?? 0)) / seconds]));
+/** One vCPU's exits per second by reason between two samples. */
+function ratesOf(before: VcpuView | undefined, now: VcpuView, seconds: number): Rates {
+  return Object.fromEntries(Object.entries(now.exits).map(([reason, n]) => [reason, (n - (before?.exits[reason] ?? 0)) / seconds]));
+}
+
+/** The chart's choice of vCPUs: all of them, or one (kept across a reboot where it still exists). */
+function chooseVcpus(cpus: number): void {
+  const kept = chartVcpu.value;
+  const options = [['all', 'all vCPUs'], ...Array.from({ length: cpus }, (_, i) => [String(i), `vCPU ${i}`])];
+  chartVcpu.replaceChildren(...options.map(([value, label]) => new Option(label, value)));
+  chartVcpu.value = options.some(([value]) => value === kept) ? kept : 'all';
+  chart.show(chartVcpu.value === 'all' ? 'all' : Number(chartVcpu.value));
 }
 
 function rows(table: string, cells: (string | number)[][], attributes?: Record<string, string>[]): void {
@@ -110,7 +127,8 @@ function showTotals(vcpus: VcpuView[]): void {
 
 function showVcpus(vcpus: VcpuView[], before: VcpuView[] | undefined, seconds: number): void {
   const total = (v: VcpuView) => Object.values(v.exits).reduce((a, b) => a + b, 0);
-  rows('#vcpus', vcpus.map((v, i) => [v.id, v.state, v.rip ?? '', before ? formatRate((total(v) - total(before[i])) / seconds) : '']));
+  const rates = vcpus.map((v, i) => (before ? (total(v) - total(before[i])) / seconds : undefined));
+  rows('#vcpus', vcpus.map((v, i) => [v.id, v.state, v.rip ?? '', rates[i] === undefined ? '' : formatRate(rates[i])]), rates.map((r): Record<string, string> => (r === undefined ? {} : { rate: String(r) })));
 }
 
 function showHot(vcpus: VcpuView[]): void {
