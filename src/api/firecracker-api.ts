@@ -8,6 +8,7 @@ import {
   ActionBody, DrivePatch, InputError, LoggerBody, MetricsBody, NetworkInterfacePatch, parseInput, SnapshotCreateBody, SnapshotLoadBody, VmStateBody,
 } from '../config/firecracker-schema.js';
 import { TSVMM_VERSION, FIRECRACKER_API_VERSION } from '../version.js';
+import { rateLimiterOf } from '../config/vm-resources.js';
 import { ApiError, type ApiRequest, type ApiResponse } from './http-unix-server.js';
 import { NOT_AFTER_START, NOT_BEFORE_START, type VmmController } from './vmm-controller.js';
 
@@ -36,13 +37,18 @@ const ROUTES: [string, string, Route][] = [
   ['PATCH', '/drives/{id}', (vmm, body, id) => {
     if (!vmm.started) throw new ApiError(NOT_BEFORE_START);
     const patch = parseInput(DrivePatch, body, `drives/${id}`);
+    if (patch.drive_id !== id) throw new ApiError(`drives/${id}: drive_id '${patch.drive_id}' does not match the path's '${id}'`);
     if (patch.path_on_host !== undefined) throw new ApiError(`drives/${id}: path_on_host: changing a running drive's file is not supported by tsvmm yet`);
+    if (patch.rate_limiter !== undefined) vmm.updateRateLimiter({ disk: id }, rateLimiterOf(patch.rate_limiter)!);
     return NO_CONTENT;
   }],
   ['PUT', '/network-interfaces/{id}', preBoot((vmm, body, id) => vmm.resources.setNetworkInterface(id, body))],
   ['PATCH', '/network-interfaces/{id}', (vmm, body, id) => {
     if (!vmm.started) throw new ApiError(NOT_BEFORE_START);
-    parseInput(NetworkInterfacePatch, body, `network-interfaces/${id}`);
+    const patch = parseInput(NetworkInterfacePatch, body, `network-interfaces/${id}`);
+    if (patch.iface_id !== id) throw new ApiError(`network-interfaces/${id}: iface_id '${patch.iface_id}' does not match the path's '${id}'`);
+    if (patch.rx_rate_limiter !== undefined) vmm.updateRateLimiter({ net: id, direction: 'rx' }, rateLimiterOf(patch.rx_rate_limiter)!);
+    if (patch.tx_rate_limiter !== undefined) vmm.updateRateLimiter({ net: id, direction: 'tx' }, rateLimiterOf(patch.tx_rate_limiter)!);
     return NO_CONTENT;
   }],
   ['PUT', '/vsock', preBoot((vmm, body) => vmm.resources.setVsock(body))],

@@ -6,6 +6,8 @@
  * the controller a `launch` function.
  */
 import type { Machine } from '../vmm/machine.js';
+import type { RateLimiterConfig } from '../devices/virtio/rate-limiter.js';
+import type { LimiterTarget } from '../vmm/rate-limits.js';
 import type { MachineConfig } from '../vmm/config.js';
 import { configViewOf, type VmResources } from '../config/vm-resources.js';
 import { ApiError } from './http-unix-server.js';
@@ -132,6 +134,17 @@ export class VmmController {
     if (state === 'Paused') await machine.pause();
     else machine.resume();
     this.logger.info(`the microVM is ${state.toLowerCase()}`);
+  }
+
+  /** PATCH /drives/{id} and /network-interfaces/{id}: a running device's rate limiter changes. */
+  updateRateLimiter(target: LimiterTarget, update: RateLimiterConfig): void {
+    if (this.machine === undefined) throw new ApiError(NOT_BEFORE_START);
+    try {
+      this.machine.updateRateLimiter(target, update);
+    } catch (e) {
+      throw new ApiError((e as Error).message);
+    }
+    this.logger.info(`the rate limiter of ${'disk' in target ? `drive ${target.disk}` : `network interface ${target.net} (${target.direction})`} changed`);
   }
 
   exitStats() {

@@ -18,6 +18,7 @@ import { stderrProgress } from '../guest/progress.js';
 import { hostBackend } from '../host/backend-kind.js';
 import { defaultDevicesFor, MAX_CPUS, type BootSource } from '../vmm/config.js';
 import { UsageError } from './fail.js';
+import { rateLimiterOptionNames, RateLimiterFlags } from './rate-limiter-flags.js';
 import { parseAddress, parseCount, parseMemorySize, parseWebFlags, readUserFile } from './parse.js';
 import { runMachine, type RunFlags } from './run-machine.js';
 import { handleFirecrackerRequest } from '../api/firecracker-api.js';
@@ -142,12 +143,15 @@ async function configFromFlags(opts: RunOptions, command: string[]): Promise<Run
   return { memory, cpus: parseCount('--cpus', MAX_CPUS)(opts.cpus), cpuTemplate: opts.cpuTemplate, boot, devices, trackDirtyPages: opts.trackDirtyPages };
 }
 
-/** `--disk PATH[,ro][,id=NAME]`; the image itself is opened when the machine is built. */
+/** `--disk PATH[,ro][,id=NAME][,bw_size=N,...]`; the image itself is opened when the machine is built. */
 export function parseDisk(text: string): DeviceConfig {
   const [path, ...options] = text.split(',');
   if (path === '') throw new UsageError(`--disk: '${text}' names no image file`);
   const disk: Extract<DeviceConfig, { kind: 'virtio-blk' }> = { kind: 'virtio-blk', path };
+  const limits = new RateLimiterFlags('--disk', ['']);
   for (const option of options) {
+    const [key, value = ''] = option.split(/=(.*)/s);
+    if (limits.take(key, value)) continue;
     if (option === 'ro') {
       disk.readOnly = true;
     } else if (option.startsWith('id=')) {
@@ -158,17 +162,20 @@ export function parseDisk(text: string): DeviceConfig {
         throw new UsageError(`--disk: ${(e as Error).message}`);
       }
     } else {
-      throw new UsageError(`--disk: unknown option '${option}' in '${text}' (expected ro or id=NAME)`);
+      throw new UsageError(`--disk: unknown option '${option}' in '${text}' (expected ro, id=NAME or ${rateLimiterOptionNames()})`);
     }
   }
-  return disk;
+  const rateLimiter = limits.limiter();
+  return rateLimiter ? { ...disk, rateLimiter } : disk;
 }
 
-/** `--net tap=NAME[,mac=MAC][,vhost=on|off]`; the tap is opened when the machine is built. */
+/** `--net tap=NAME[,mac=MAC][,vhost=on|off][,rx_bw_size=N,...]`; the tap is opened when the machine is built. */
 export function parseNet(text: string): DeviceConfig {
   const nic: Partial<Extract<DeviceConfig, { kind: 'virtio-net' }>> = {};
+  const limits = new RateLimiterFlags('--net', ['rx_', 'tx_']);
   for (const option of text.split(',')) {
     const [key, value = ''] = option.split(/=(.*)/s);
+    if (limits.take(key, value)) continue;
     if (key === 'tap' && value !== '') nic.tap = value;
     else if (key === 'mac') {
       try {
@@ -179,10 +186,12 @@ export function parseNet(text: string): DeviceConfig {
       nic.mac = value;
     } else if (key === 'vhost' && (value === 'on' || value === 'off')) {
       nic.vhost = value === 'on';
-    } else throw new UsageError(`--net: unknown option '${option}' in '${text}' (expected tap=NAME, mac=MAC or vhost=on|off)`);
+    } else throw new UsageError(`--net: unknown option '${option}' in '${text}' (expected tap=NAME, mac=MAC, vhost=on|off or ${rateLimiterOptionNames('rx_|tx_')})`);
   }
   if (nic.tap === undefined) throw new UsageError(`--net: '${text}' names no tap (tap=NAME)`);
-  return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac, vhost: nic.vhost };
+  const [rx, tx] = [limits.limiter('rx_'), limits.limiter('tx_')];
+  if ((rx || tx) && nic.vhost === true) throw new UsageError(`--net: '${text}': vhost=on moves frames in the host kernel, where tsvmm cannot rate-limit them; leave vhost out with a rate limiter`);
+  return { kind: 'virtio-net', tap: nic.tap, mac: nic.mac, vhost: nic.vhost, ...(rx && { rxRateLimiter: rx }), ...(tx && { txRateLimiter: tx }) };
 }
 
 /** `--fw-cfg [name=]NAME,file=PATH` or `--fw-cfg [name=]NAME,string=TEXT` (TEXT runs to the end), as QEMU's -fw_cfg. */

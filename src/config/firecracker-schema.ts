@@ -13,7 +13,12 @@ import { MAX_CPUS } from '../vmm/config.js';
 const notYet = (why: string) =>
   z.unknown().superRefine((_, ctx) => ctx.addIssue({ code: 'custom', message: why })).optional();
 
-const rateLimiter = notYet('rate limiters are not supported by tsvmm yet; leave the field out');
+/** Firecracker's TokenBucket: `size` tokens, refilled in `refill_time` ms; size 0 or refill_time 0 sets no limit. */
+const TokenBucketBody = z.strictObject({ size: z.int().min(0), one_time_burst: z.int().min(0).optional(), refill_time: z.int().min(0) });
+export const RateLimiterBody = z.strictObject({ bandwidth: TokenBucketBody.optional(), ops: TokenBucketBody.optional() });
+export type RateLimiterBody = z.infer<typeof RateLimiterBody>;
+const rateLimiter = RateLimiterBody.optional();
+const notYetLimited = notYet('a rate limiter on this device is not supported by tsvmm yet; leave the field out');
 const hostPath = z.string().min(1, 'must be a path, not empty');
 const id = z.string().regex(/^[A-Za-z0-9_]{1,64}$/, 'must be 1 to 64 letters, digits or underscores');
 /** A field that may only hold its off/default value in tsvmm. */
@@ -78,8 +83,8 @@ export const VsockBody = z.strictObject({
   vsock_id: z.string().optional(), // deprecated by Firecracker, still accepted
 });
 
-export const EntropyBody = z.strictObject({ rate_limiter: rateLimiter });
-export const SerialBody = z.strictObject({ serial_out_path: hostPath.optional(), rate_limiter: rateLimiter });
+export const EntropyBody = z.strictObject({ rate_limiter: notYetLimited });
+export const SerialBody = z.strictObject({ serial_out_path: hostPath.optional(), rate_limiter: notYetLimited });
 
 export const LOG_LEVELS = ['Error', 'Warning', 'Info', 'Debug', 'Trace', 'Off'] as const;
 export const LoggerBody = z.strictObject({

@@ -12,6 +12,7 @@ import { cpuTemplates } from '../arch/x86/cpu-template.js';
 import { checkFwCfgName } from '../devices/legacy/fw-cfg-content.js';
 import { checkBlkId } from '../devices/virtio/blk.js';
 import { parseMac } from '../devices/virtio/net.js';
+import { RateLimiter } from '../devices/virtio/rate-limiter.js';
 import { checkGuestCid } from '../devices/virtio/vsock.js';
 import { MiB } from '../memory/layout.js';
 import { MAX_CPUS } from '../vmm/config.js';
@@ -41,6 +42,10 @@ const address = z.int().min(0).max(Number.MAX_SAFE_INTEGER);
 const port = z.int().min(0).max(0xffff);
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a Uint8Array');
 
+const tokenBucket = z.strictObject({ size: z.int().min(0), oneTimeBurst: z.int().min(0).optional(), refillTimeMs: z.int().min(0) });
+/** Firecracker's rate_limiter (src/devices/virtio/rate-limiter.ts): bytes and operations, each a token bucket. */
+const rateLimiter = z.strictObject({ bandwidth: tokenBucket.optional(), ops: tokenBucket.optional() });
+
 export const DeviceConfigSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('serial'), base: port.optional(), irq: z.int().min(0).max(15).optional() }),
   z.strictObject({ kind: z.literal('i8042') }),
@@ -51,9 +56,18 @@ export const DeviceConfigSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('vmgenid') }),
   z.strictObject({ kind: z.literal('fw-cfg'), files: z.array(z.strictObject({ name: z.string().superRefine(checkedBy(checkFwCfgName)), data: bytes })).optional() }),
   z.strictObject({ kind: z.literal('virtio-rng') }),
-  z.strictObject({ kind: z.literal('virtio-blk'), path: z.string().min(1), readOnly: z.boolean().optional(), id: z.string().superRefine(checkedBy(checkBlkId)).optional() })
-    .superRefine(readableFile((c) => !c.readOnly)),
-  z.strictObject({ kind: z.literal('virtio-net'), tap: z.string().min(1).max(15), id: z.string().min(1).optional(), mac: z.string().superRefine(checkedBy(parseMac)).optional(), vhost: z.boolean().optional() }),
+  z.strictObject({
+    kind: z.literal('virtio-blk'), path: z.string().min(1), readOnly: z.boolean().optional(), id: z.string().superRefine(checkedBy(checkBlkId)).optional(),
+    rateLimiter: rateLimiter.optional(),
+  }).superRefine(readableFile((c) => !c.readOnly)),
+  z.strictObject({
+    kind: z.literal('virtio-net'), tap: z.string().min(1).max(15), id: z.string().min(1).optional(), mac: z.string().superRefine(checkedBy(parseMac)).optional(), vhost: z.boolean().optional(),
+    rxRateLimiter: rateLimiter.optional(), txRateLimiter: rateLimiter.optional(),
+  }).superRefine((c, ctx) => {
+    if (c.vhost === true && (RateLimiter.limits(c.rxRateLimiter) || RateLimiter.limits(c.txRateLimiter))) {
+      ctx.addIssue({ code: 'custom', path: ['vhost'], message: 'vhost-net moves frames in the host kernel, where tsvmm cannot rate-limit them: leave vhost out (or off) with a rate limiter' });
+    }
+  }),
   z.strictObject({ kind: z.literal('virtio-vsock'), cid: z.int().superRefine(checkedBy(checkGuestCid)), uds: z.string().min(1).optional() }),
   z.strictObject({ kind: z.literal('pc-testdev') }),
   z.strictObject({ kind: z.literal('pci-testdev') }),

@@ -11,11 +11,12 @@ import { isMultiboot } from '../boot/multiboot.js';
 import { isMultiboot2 } from '../boot/multiboot2.js';
 import type { DeviceConfig } from '../config/machine-schema.js';
 import { parseMac } from '../devices/virtio/net.js';
+import type { RateLimiterConfig } from '../devices/virtio/rate-limiter.js';
 import { checkGuestCid } from '../devices/virtio/vsock.js';
 import { MiB } from '../memory/layout.js';
 import type { BootSource, MachineConfig } from '../vmm/config.js';
 import {
-  BootSourceBody, ConfigFile, DriveBody, EntropyBody, InputError, MachineConfigBody, MachineConfigPatch, NetworkInterfaceBody,
+  BootSourceBody, ConfigFile, DriveBody, RateLimiterBody, EntropyBody, InputError, MachineConfigBody, MachineConfigPatch, NetworkInterfaceBody,
   parseInput, RawBootBody, SerialBody, VsockBody,
 } from './firecracker-schema.js';
 
@@ -180,8 +181,12 @@ export class VmResources {
       // A raw guest reports through the debug-exit port, as under `tsvmm run --raw`.
       ...(this.rawBoot ? [{ kind: 'debug-exit' } as const] : []),
       ...(this.entropy ? [{ kind: 'virtio-rng' } as const] : []),
-      ...drives.map((d): DeviceConfig => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id })),
-      ...[...this.nics.values()].map((n): DeviceConfig => ({ kind: 'virtio-net', tap: n.host_dev_name, id: n.iface_id, mac: n.guest_mac })),
+      ...drives.map((d): DeviceConfig => ({ kind: 'virtio-blk', path: d.path_on_host, readOnly: d.is_read_only, id: d.drive_id, ...(d.rate_limiter && { rateLimiter: rateLimiterOf(d.rate_limiter) }) })),
+      ...[...this.nics.values()].map((n): DeviceConfig => ({
+        kind: 'virtio-net', tap: n.host_dev_name, id: n.iface_id, mac: n.guest_mac,
+        ...(n.rx_rate_limiter && { rxRateLimiter: rateLimiterOf(n.rx_rate_limiter) }),
+        ...(n.tx_rate_limiter && { txRateLimiter: rateLimiterOf(n.tx_rate_limiter) }),
+      })),
       ...(this.vsock ? [{ kind: 'virtio-vsock', cid: this.vsock.guest_cid, uds: this.vsock.uds_path } as const] : []),
     ];
     return {
@@ -211,6 +216,20 @@ export class VmResources {
   }
 }
 
+/** Firecracker's rate_limiter as the library takes it. */
+export function rateLimiterOf(body: RateLimiterBody | undefined): RateLimiterConfig | undefined {
+  if (body === undefined) return undefined;
+  const bucket = (b: RateLimiterBody['ops']) => b && { size: b.size, oneTimeBurst: b.one_time_burst, refillTimeMs: b.refill_time };
+  return { bandwidth: bucket(body.bandwidth), ops: bucket(body.ops) };
+}
+
+/** The library's rate limiter as Firecracker's rate_limiter, for GET /vm/config. */
+function rateLimiterBody(config: RateLimiterConfig | undefined): RateLimiterBody | undefined {
+  if (config === undefined) return undefined;
+  const bucket = (b: RateLimiterConfig['ops']) => b && { size: b.size, ...(b.oneTimeBurst && { one_time_burst: b.oneTimeBurst }), refill_time: b.refillTimeMs };
+  return { ...(config.bandwidth && { bandwidth: bucket(config.bandwidth) }), ...(config.ops && { ops: bucket(config.ops) }) };
+}
+
 type NetConfig = DeviceConfig & { kind: 'virtio-net' };
 
 /** A machine's network devices, each with its name on the API: its iface_id, or net0, net1, ... in order. */
@@ -224,8 +243,15 @@ export function configViewOf(config: Omit<MachineConfig, 'console'>): { machine:
   const devices = config.devices ?? [];
   const full = {
     'machine-config': machine,
-    drives: devices.flatMap((d, i) => d.kind === 'virtio-blk' ? [{ drive_id: d.id ?? `drive${i}`, path_on_host: d.path, is_read_only: d.readOnly ?? false, is_root_device: false }] : []),
-    'network-interfaces': netInterfaces(devices).map(({ id, device: d }) => ({ iface_id: id, host_dev_name: d.tap, ...(d.mac && { guest_mac: d.mac }) })),
+    drives: devices.flatMap((d, i) => d.kind === 'virtio-blk' ? [{
+      drive_id: d.id ?? `drive${i}`, path_on_host: d.path, is_read_only: d.readOnly ?? false, is_root_device: false,
+      ...(d.rateLimiter && { rate_limiter: rateLimiterBody(d.rateLimiter) }),
+    }] : []),
+    'network-interfaces': netInterfaces(devices).map(({ id, device: d }) => ({
+      iface_id: id, host_dev_name: d.tap, ...(d.mac && { guest_mac: d.mac }),
+      ...(d.rxRateLimiter && { rx_rate_limiter: rateLimiterBody(d.rxRateLimiter) }),
+      ...(d.txRateLimiter && { tx_rate_limiter: rateLimiterBody(d.txRateLimiter) }),
+    })),
     ...devices.filter((d) => d.kind === 'virtio-vsock').map((d) => ({ vsock: { guest_cid: d.cid, uds_path: d.uds } }))[0],
   };
   return { machine, full };

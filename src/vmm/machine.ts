@@ -18,6 +18,8 @@ import { collectExitStats, type ExitStats } from '../vcpu/exit-stats.js';
 import { ConsoleOrder } from '../vcpu/console-order.js';
 import { VcpuThread } from '../vcpu/vcpu-thread.js';
 import { describeMemoryMap, type MemoryMapEntry } from './memory-map.js';
+import type { RateLimiterConfig } from '../devices/virtio/rate-limiter.js';
+import { updateRateLimiter, type LimiterTarget } from './rate-limits.js';
 import { watchForStuckGuest } from './stuck-watch.js';
 import type { PciDevices } from './pci-setup.js';
 import { ExitStatus, type VmStop } from '../devices/vm-stop.js';
@@ -216,6 +218,11 @@ export class Machine {
       // A queue vhost serves is the host kernel's: its counts stay 0.
       return [{ device: `${spec.kind}.${n}`, queues: VirtioPciDevice.served(new DeviceState(state), virtioQueueSizes(spec.kind)) }];
     });
+  }
+
+  /** Changes a disk's or a network card's rate limiter while the machine runs (see rate-limits.ts). */
+  updateRateLimiter(target: LimiterTarget, update: RateLimiterConfig): void {
+    updateRateLimiter(this.devices, target, update);
   }
 
   memoryMap(): MemoryMapEntry[] {

@@ -99,11 +99,12 @@ test('configured, started, paused and resumed; the library gets the configuratio
   await client.putMachineConfig({ vcpu_count: 2, mem_size_mib: 256 });
   await client.patchMachineConfig({ mem_size_mib: 512 });
   await client.putBootSource({ kernel_image_path: kernel, boot_args: 'console=ttyS0' });
-  await client.putDrive({ drive_id: 'data', path_on_host: data, is_root_device: false, is_read_only: true });
+  await client.putDrive({ drive_id: 'data', path_on_host: data, is_root_device: false, is_read_only: true, rate_limiter: { ops: { size: 100, refill_time: 1000, one_time_burst: 50 } } });
   await client.putDrive({ drive_id: 'rootfs', path_on_host: rootfs, is_root_device: true, is_read_only: false });
-  await client.putNetworkInterface({ iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02' });
+  await client.putNetworkInterface({ iface_id: 'eth0', host_dev_name: 'tap0', guest_mac: '06:00:ac:10:00:02', tx_rate_limiter: { bandwidth: { size: 1 << 20, refill_time: 100 } } });
   await client.putVsock({ guest_cid: 3, uds_path: join(dir, 'v.sock') });
   await client.putEntropy();
+  await refused(client.call('PATCH', '/drives/data', { drive_id: 'data', rate_limiter: { ops: { size: 1, refill_time: 1 } } }), /not supported before starting/);
   await client.startInstance();
   assert.equal((await client.describeInstance()).state, 'Running');
   await client.pause();
@@ -120,8 +121,8 @@ test('configured, started, paused and resumed; the library gets the configuratio
   assert.deepEqual(config.devices!.filter((d) => d.kind.startsWith('virtio')), [
     { kind: 'virtio-rng' },
     { kind: 'virtio-blk', path: rootfs, readOnly: false, id: 'rootfs' }, // the root drive first: /dev/vda
-    { kind: 'virtio-blk', path: data, readOnly: true, id: 'data' },
-    { kind: 'virtio-net', tap: 'tap0', id: 'eth0', mac: '06:00:ac:10:00:02' },
+    { kind: 'virtio-blk', path: data, readOnly: true, id: 'data', rateLimiter: { bandwidth: undefined, ops: { size: 100, oneTimeBurst: 50, refillTimeMs: 1000 } } },
+    { kind: 'virtio-net', tap: 'tap0', id: 'eth0', mac: '06:00:ac:10:00:02', txRateLimiter: { bandwidth: { size: 1 << 20, oneTimeBurst: undefined, refillTimeMs: 100 }, ops: undefined } },
     { kind: 'virtio-vsock', cid: 3, uds: join(dir, 'v.sock') },
   ]);
   const full = await client.vmConfig();
@@ -146,8 +147,10 @@ test('bad bodies: unknown fields, wrong types, what tsvmm cannot honour, missing
   await refused(client.call('PUT', '/machine-config', { vcpu_count: 1, mem_size_mib: 64, turbo: true }), /^machine-config: unknown field 'turbo'$/);
   await refused(client.call('PUT', '/machine-config', { vcpu_count: '2', mem_size_mib: 64 }), /^machine-config: vcpu_count: .*expected number/);
   await refused(client.call('PUT', '/machine-config', { vcpu_count: 2, mem_size_mib: 64, smt: true }), /smt: SMT is not supported by tsvmm/);
-  await refused(client.call('PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: rootfs, is_root_device: true, rate_limiter: { bandwidth: { size: 1, refill_time: 1 } } }),
-    /^drives\/rootfs: rate_limiter: rate limiters are not supported by tsvmm yet; leave the field out$/);
+  await refused(client.call('PUT', '/drives/rootfs', { drive_id: 'rootfs', path_on_host: rootfs, is_root_device: true, rate_limiter: { bandwidth: { size: 1, refill_time: 1, burst: 5 } } }),
+    /^drives\/rootfs: rate_limiter\.bandwidth: unknown field 'burst'/);
+  await refused(client.call('PUT', '/entropy', { rate_limiter: { ops: { size: 1, refill_time: 1 } } }),
+    /^entropy: rate_limiter: a rate limiter on this device is not supported by tsvmm yet; leave the field out$/);
   await refused(client.call('PUT', '/drives/a', { drive_id: 'b', path_on_host: rootfs, is_root_device: false }), /drive_id 'b' does not match the path's 'a'/);
   await refused(client.putBootSource({ kernel_image_path: join(dir, 'nope') }), /^boot-source: kernel_image_path '.*nope': no such file$/);
   await refused(client.putDrive({ drive_id: 'd', path_on_host: dir, is_root_device: false }), /is not a regular file/);

@@ -468,7 +468,7 @@ test('a disk image the builder cannot use fails the build with one line', () => 
 test('--disk PATH[,ro][,id=NAME]', () => {
   assert.deepEqual(parseDisk('a.img'), { kind: 'virtio-blk', path: 'a.img' });
   assert.deepEqual(parseDisk('/x/b.img,ro,id=root'), { kind: 'virtio-blk', path: '/x/b.img', readOnly: true, id: 'root' });
-  assert.throws(() => parseDisk('a.img,rw'), /^Error: --disk: unknown option 'rw' in 'a.img,rw' \(expected ro or id=NAME\)$/);
+  assert.throws(() => parseDisk('a.img,rw'), /^Error: --disk: unknown option 'rw' in 'a.img,rw' \(expected ro, id=NAME or bw_size=N, ops_size=N \(with _one_time_burst, _refill_time=MS\)\)$/);
   assert.throws(() => parseDisk(',ro'), /^Error: --disk: ',ro' names no image file$/);
   assert.throws(() => parseDisk('a.img,id='), /^Error: --disk: disk ID '' is not 1 to 20 printable ASCII characters$/);
   assert.throws(() => parseDisk('a.img,id=ä'), /--disk: disk ID 'ä' is not/);

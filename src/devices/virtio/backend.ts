@@ -44,7 +44,8 @@ export class VirtioBackend {
       if (this.device.serveQueue) {
         this.device.serveQueue(queue, ready, this.memory);
       } else {
-        ready.serveAll((chain) => this.device.serve(queue, chain, this.memory));
+        const { device } = this;
+        ready.serveAll((chain) => device.serve(queue, chain, this.memory), device.admit && ((chain) => device.admit!(queue, chain)));
       }
     } catch (e) {
       failure = (e as Error).message;

@@ -16,6 +16,7 @@ import { bufferViews, byteLength, gather, scatter } from './buffers.js';
 import { parseBlkRequest, type BlkRequest } from './blk-request.js';
 import type { VirtioDevice, VirtioDeviceInfo } from './device.js';
 import type { DescriptorChain } from './queue.js';
+import type { QueueLimiter } from './rate-limiter.js';
 
 export const VIRTIO_ID_BLOCK = 2;
 
@@ -61,7 +62,12 @@ export interface BlkOptions {
   readOnly: boolean;
   /** The ID string (checkBlkId). */
   id: string;
+  /** Requests wait for it (bytes: the request's data); none when undefined. */
+  limiter?: QueueLimiter;
 }
+
+/** What a request carries besides its data: the 16-byte header and the status byte. */
+const REQUEST_FRAMING = 17;
 
 /** Throws unless `id` can be the ID string: 1 to 20 printable ASCII characters. */
 export function checkBlkId(id: string): void {
@@ -130,9 +136,18 @@ export class VirtioBlk implements VirtioDevice {
     this.info = blkInfo(image.size, options);
     this.sectors = BigInt(image.size / SECTOR_SIZE);
     this.readOnly = options.readOnly;
+    const { limiter } = options;
+    if (limiter) {
+      this.admit = (_queue, chain) => limiter.admit(Math.max(0, byteLength(chain.readable) + byteLength(chain.writable) - REQUEST_FRAMING));
+      this.wakeups = () => limiter.wakeups();
+    }
     this.idString = new Uint8Array(BLK_ID_BYTES);
     this.idString.set(Buffer.from(options.id, 'latin1'));
   }
+
+  /** Only with a rate limiter: without one, every chain is served at once. */
+  readonly admit?: (queue: number, chain: DescriptorChain) => boolean;
+  readonly wakeups?: () => readonly { queue: number; atMs: number }[];
 
   negotiated(features: bigint): void {
     this.features = features;

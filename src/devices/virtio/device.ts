@@ -37,6 +37,14 @@ export interface VirtioDevice {
   /** Serves one chain from `queue`; returns how many bytes it wrote into the chain's device-writable buffers. */
   serve(queue: number, chain: DescriptorChain, memory: GuestMemory): number;
   /**
+   * Asked before serve() of each chain by a device with a rate limiter:
+   * false leaves the chain in the ring for later, and the device names in
+   * wakeups() when to serve the queue again.
+   */
+  admit?(queue: number, chain: DescriptorChain): boolean;
+  /** Queues the device holds back for a rate limiter, each with when (performance.now() ms) to serve it again. */
+  wakeups?(): readonly { queue: number; atMs: number }[];
+  /**
    * For a queue the device fills from a source of its own (a network
    * device's receive queue): takes and returns chains itself, as its data
    * arrives, instead of serve() once per chain. Returns nothing; the backend

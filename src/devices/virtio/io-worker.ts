@@ -32,6 +32,10 @@ interface QueueServer {
   readable(fd: number): void;
   /** Lets go of the queues until start(). */
   pause(): void;
+  /** Milliseconds until the server wants to run without an fd being ready (a rate limiter's wait); -1: never. */
+  timeoutMs?(): number;
+  /** Serves what that wait held back. */
+  wake?(): void;
   close(): void;
 }
 
@@ -60,6 +64,14 @@ function userspaceServer(): QueueServer {
       if (queue >= 0 || fd === controlEventfd) drainEventfd(fd);
       if (queue >= 0) backend.notify(queue);
       else if (fd !== controlEventfd) for (const s of sources) if (s.fd === fd) backend.notify(s.queue);
+    },
+    timeoutMs: () => {
+      const next = Math.min(...(device.wakeups?.() ?? []).map((w) => w.atMs));
+      return next === Infinity ? -1 : Math.max(0, Math.ceil(next - performance.now()));
+    },
+    wake: () => {
+      const now = performance.now();
+      for (const w of device.wakeups?.() ?? []) if (w.atMs <= now) backend.notify(w.queue);
     },
     close: () => device.close?.(),
   };
@@ -94,12 +106,13 @@ post({ type: 'ready' });
 if (data.restored) server.restored();
 server.start();
 for (;;) {
-  const ready = poll([{ fd: data.wakeFd, events: POLLIN }, ...server.watched()], -1);
+  const ready = poll([{ fd: data.wakeFd, events: POLLIN }, ...server.watched()], server.timeoutMs?.() ?? -1);
   if (ready.includes(data.wakeFd)) {
     drainEventfd(data.wakeFd);
     if (!obeyControl()) break;
     continue;
   }
   for (const fd of ready) server.readable(fd);
+  server.wake?.();
 }
 server.close();

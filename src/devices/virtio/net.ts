@@ -13,7 +13,8 @@
  * their count in the header's num_buffers). Out of buffers, it stops
  * watching the tap until the driver adds more; frames wait in the tap's
  * queue meanwhile, and the host drops them only once that is full, as a
- * NIC does.
+ * NIC does. A receive rate limiter holds the tap back the same way; a
+ * transmit one leaves the driver's frames in the ring until it allows them.
  */
 import { createHash } from 'node:crypto';
 import type { GuestMemory } from '../../memory/guest-memory.js';
@@ -21,6 +22,7 @@ import { TunOffload, type PacketPort } from '../net/tap.js';
 import type { DeviceSource, VirtioDevice, VirtioDeviceInfo } from './device.js';
 import { bufferViews, byteLength } from './buffers.js';
 import type { DescriptorChain, SplitQueue } from './queue.js';
+import type { QueueLimiter } from './rate-limiter.js';
 
 export const VIRTIO_ID_NET = 1;
 const CLASS_ETHERNET = 0x020000;
@@ -103,6 +105,12 @@ export function tapOffload(features: bigint): number {
   );
 }
 
+/** Rate limiters of a network device (bytes: the frame without the virtio-net header). */
+export interface NetLimiters {
+  rx?: QueueLimiter;
+  tx?: QueueLimiter;
+}
+
 export class VirtioNet implements VirtioDevice {
   readonly info: VirtioDeviceInfo;
   private mergeable = false;
@@ -115,6 +123,7 @@ export class VirtioNet implements VirtioDevice {
   constructor(
     mac: MacAddress,
     private readonly port: PacketPort,
+    private readonly limiters: NetLimiters = {},
   ) {
     this.info = netInfo(mac);
   }
@@ -128,7 +137,11 @@ export class VirtioNet implements VirtioDevice {
   }
 
   sources(): readonly DeviceSource[] {
-    return this.starved || !this.port.usable ? [] : [{ fd: this.port.fd, queue: RX_QUEUE }];
+    return this.starved || !this.port.usable || this.limiters.rx?.held ? [] : [{ fd: this.port.fd, queue: RX_QUEUE }];
+  }
+
+  wakeups(): readonly { queue: number; atMs: number }[] {
+    return [...(this.limiters.rx?.wakeups() ?? []), ...(this.limiters.tx?.wakeups() ?? [])];
   }
 
   unserved(queue: number): void {
@@ -142,7 +155,8 @@ export class VirtioNet implements VirtioDevice {
 
   serveQueue(queue: number, ring: SplitQueue, memory: GuestMemory): void {
     if (queue === RX_QUEUE) return this.receive(ring, memory);
-    ring.serveAll((chain) => this.serve(queue, chain, memory));
+    const { tx } = this.limiters;
+    ring.serveAll((chain) => this.serve(queue, chain, memory), tx && ((chain) => tx.admit(Math.max(0, byteLength(chain.readable) - NET_HEADER_SIZE))));
   }
 
   /** One frame from the driver: header and frame in its device-readable buffers. A runt is dropped. */
@@ -155,7 +169,8 @@ export class VirtioNet implements VirtioDevice {
     // Chains taken for one frame and not needed by it serve the next; what is left goes back at the end.
     let spare: DescriptorChain[] = [];
     try {
-      for (let frames = 0; frames < RX_BUDGET; frames++) {
+      const { rx } = this.limiters;
+      for (let frames = 0; frames < RX_BUDGET && (rx === undefined || rx.mayStart()); frames++) {
         const chains = this.takeRoom(ring, spare);
         spare = [];
         if (chains === undefined) {
@@ -168,6 +183,7 @@ export class VirtioNet implements VirtioDevice {
           spare = chains;
           return;
         }
+        rx?.take(length - NET_HEADER_SIZE);
         let used = 0;
         for (let left = length; left > 0; used++) {
           const n = Math.min(left, byteLength(chains[used].writable));

@@ -127,11 +127,19 @@ export class SplitQueue {
   /**
    * Serves every chain the driver made available, and those it adds
    * meanwhile (until armNotification() finds none): `serve` says how many
-   * bytes it wrote into each chain.
+   * bytes it wrote into each chain. A chain `admit` refuses goes back to the
+   * ring, and serving stops there (notifications stay as they were: the
+   * device comes back on its own).
    */
-  serveAll(serve: (chain: DescriptorChain) => number): void {
+  serveAll(serve: (chain: DescriptorChain) => number, admit?: (chain: DescriptorChain) => boolean): void {
     do {
-      for (let chain = this.pop(); chain; chain = this.pop()) this.push(chain.head, serve(chain));
+      for (let chain = this.pop(); chain; chain = this.pop()) {
+        if (admit !== undefined && !admit(chain)) {
+          this.giveBack(1);
+          return;
+        }
+        this.push(chain.head, serve(chain));
+      }
     } while (this.armNotification());
   }
 

@@ -18,7 +18,8 @@ import { VhostNet } from './vhost-net.js';
 import { openVhostVsock, VHOST_VSOCK_PATH, VhostVsock } from './vhost-vsock.js';
 import { listenUds, VsockUds } from './vsock-uds.js';
 import { checkGuestCid, VSOCK_QUEUE_SIZES, vsockInfo } from './vsock.js';
-import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, VirtioNet } from './net.js';
+import { derivedMac, NET_HEADER_SIZE, NET_QUEUE_SIZES, netInfo, parseMac, RX_QUEUE, TX_QUEUE, VirtioNet } from './net.js';
+import { QueueLimiter, RateLimiter, SharedRateLimits, type RateLimiterConfig } from './rate-limiter.js';
 
 export type VirtioKind = 'virtio-rng' | 'virtio-blk' | 'virtio-net' | 'virtio-vsock';
 /** The virtio devices as DeviceSpec carries them: what the user chose, and what the builder adds. */
@@ -26,12 +27,20 @@ export type VirtioSpec =
   /** An entropy source on PCI. The builder gives it `pci`: its slot, BAR and interrupts. */
   | { kind: 'virtio-rng'; pci?: PciFunctionWiring }
   /** A disk on PCI over a raw image file. `id` is the ID string the guest reads (default: from the file's
-   *  device and inode numbers). The builder opens the image (`image`) and gives it `pci`. */
-  | { kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; pci?: PciFunctionWiring; image?: OpenedImage }
+   *  device and inode numbers). The builder opens the image (`image`), puts the rate limiter in shared
+   *  memory (`limits`, which the API may change later) and gives it `pci`. */
+  | {
+    kind: 'virtio-blk'; path: string; readOnly?: boolean; id?: string; rateLimiter?: RateLimiterConfig;
+    pci?: PciFunctionWiring; image?: OpenedImage; limits?: SharedArrayBuffer;
+  }
   /** A network card on PCI over an existing tap interface. `mac` defaults to one derived from the tap's name.
-   *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it, false for userspace.
-   *  The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), and gives it `pci`. */
-  | { kind: 'virtio-net'; tap: string; mac?: string; vhost?: boolean; pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number }
+   *  `vhost`: the data path in the host kernel (/dev/vhost-net); default where the host has it and no rate
+   *  limiter is set, false for userspace. The builder opens the tap (`tapFd`) and vhost-net (`vhostFd`), puts
+   *  the receive and transmit limiters in shared memory (`limits`), and gives it `pci`. */
+  | {
+    kind: 'virtio-net'; tap: string; id?: string; mac?: string; vhost?: boolean; rxRateLimiter?: RateLimiterConfig; txRateLimiter?: RateLimiterConfig;
+    pci?: PciFunctionWiring; tapFd?: number; vhostFd?: number; limits?: SharedArrayBuffer;
+  }
   /** A socket line to the host, guest context ID `cid`: with `uds`, over Unix sockets at that path as
    *  Firecracker's hybrid vsock does (the device in the VMM); without, the host kernel's vhost-vsock and
    *  the host's AF_VSOCK sockets. The builder opens the socket (`listenFd`) or vhost-vsock (`vhostFd`), and gives it `pci`. */
@@ -95,6 +104,15 @@ function blkOptions(spec: BlkSpec): BlkOptions {
   return { readOnly: spec.readOnly ?? false, id: spec.id ?? openedImage(spec).fileId };
 }
 
+/** The limits the builder put in shared memory for the device. */
+function sharedLimits(spec: BlkSpec | NetSpec): SharedRateLimits {
+  if (spec.limits === undefined) throw new Error(`${spec.kind}: its rate limits are not set up yet: the builder does that`);
+  return new SharedRateLimits(spec.limits);
+}
+
+/** Which of a device's limiters is which, in its shared limits. */
+export const LimiterIndex = { BLK: 0, NET_RX: 0, NET_TX: 1 } as const;
+
 const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K }>> } = {
   'virtio-rng': {
     queueSizes: RNG_INFO.queueSizes,
@@ -108,10 +126,13 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
       if (spec.id !== undefined) checkBlkId(spec.id);
       const image = openRawImage(spec.path, spec.readOnly ?? false);
       own(image.fd);
-      return { ...spec, image };
+      return { ...spec, image, limits: SharedRateLimits.create([spec.rateLimiter]).buffer };
     },
     info: (spec) => blkInfo(openedImage(spec).size, blkOptions(spec)),
-    create: (spec, report) => new VirtioBlk(new RawImage(openedImage(spec).fd, openedImage(spec).size), blkOptions(spec), report),
+    create: (spec, report) => {
+      const limiter = new QueueLimiter(sharedLimits(spec), LimiterIndex.BLK, 0);
+      return new VirtioBlk(new RawImage(openedImage(spec).fd, openedImage(spec).size), { ...blkOptions(spec), limiter }, report);
+    },
   },
   'virtio-net': {
     queueSizes: NET_QUEUE_SIZES,
@@ -119,12 +140,20 @@ const kinds: { [K in VirtioKind]: VirtioKindEntry<Extract<VirtioSpec, { kind: K 
       netMac(spec);
       const fd = openTap(spec.tap, NET_HEADER_SIZE);
       own(fd);
-      const vhostFd = openVhost(VHOST_NET_PATH, spec.vhost, `network tap '${spec.tap}'`);
+      // A rate limiter needs the frames to pass through the VMM.
+      const limited = RateLimiter.limits(spec.rxRateLimiter) || RateLimiter.limits(spec.txRateLimiter);
+      const vhostFd = openVhost(VHOST_NET_PATH, spec.vhost ?? (limited ? false : undefined), `network tap '${spec.tap}'`);
       if (vhostFd !== undefined) own(vhostFd);
-      return { ...spec, tapFd: fd, vhostFd };
+      return { ...spec, tapFd: fd, vhostFd, limits: SharedRateLimits.create([spec.rxRateLimiter, spec.txRateLimiter]).buffer };
     },
     info: (spec) => netInfo(netMac(spec)),
-    create: (spec, report) => new VirtioNet(netMac(spec), new Tap(tapFd(spec), report)),
+    create: (spec, report) => {
+      const limits = sharedLimits(spec);
+      return new VirtioNet(netMac(spec), new Tap(tapFd(spec), report), {
+        rx: new QueueLimiter(limits, LimiterIndex.NET_RX, RX_QUEUE),
+        tx: new QueueLimiter(limits, LimiterIndex.NET_TX, TX_QUEUE),
+      });
+    },
     vhost: (spec, report) => (spec.vhostFd === undefined ? undefined : new VhostNet(new VhostFd(spec.vhostFd), new Tap(tapFd(spec), report))),
   },
   'virtio-vsock': {
