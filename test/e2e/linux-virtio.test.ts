@@ -10,9 +10,9 @@ import { createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, type TestContext } from 'node:test';
 import { runCli, startCli, startProcess } from '../helpers/cli.js';
+import { startTcpPeer } from '../helpers/tcp-transfer.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { GUEST_IP, GUEST_IP_PARAMETER, HOST_IP, SINK_PORT, SOURCE_PORT, tapNamespace } from '../helpers/netns.js';
 import { PY_SEND, udsCall, vsockToolDisk } from '../helpers/vsock-host.js';
@@ -137,7 +137,7 @@ describe('virtio devices from inside Linux', () => {
   for (const vhost of ['on', 'off'] as const) {
     kvmTest(`64 MiB go over TCP each way with matching checksums (vhost=${vhost}: the data path in the ${vhost === 'on' ? 'host kernel' : 'VMM'})`, { timeout: GUEST_TIMEOUT_MS }, async (t) => {
       const ns = tapNamespace(t);
-      const peer = startPeer(ns.prefix);
+      const peer = startTcpPeer(ns.prefix, TCP_BYTES, GUEST_TIMEOUT_MS);
       t.after(() => peer.kill());
       await peer.next();
       const stdout = await runInGuest(
@@ -158,7 +158,7 @@ describe('virtio devices from inside Linux', () => {
       const results = [await peer.next(), await peer.next()];
       const sink = results.find((r) => 'sink' in r)!;
       const source = results.find((r) => 'source' in r)!;
-      assert.deepEqual(sink, { sink: sent[1], bytes: TCP_BYTES }, 'guest to host');
+      assert.deepEqual([sink.sink, sink.bytes], [sent[1], TCP_BYTES], 'guest to host');
       assert.equal(received[1], source.source, 'host to guest');
       assert.equal(Number(received[2]), TCP_BYTES);
     });
@@ -230,19 +230,6 @@ async function vsockRoundTrip(t: TestContext, host: VsockHost): Promise<void> {
   assert.match(stdout, /hello from the host/, 'the guest got the host\'s message');
 }
 
-/** test/helpers/tcp-peer.js in the namespace; next() is its next JSON line. */
-function startPeer(prefix: string[]) {
-  const script = fileURLToPath(new URL('../helpers/tcp-peer.js', import.meta.url));
-  const run = startProcess([process.execPath, script, String(TCP_BYTES)], { prefix, timeoutMs: GUEST_TIMEOUT_MS });
-  let seen = 0;
-  return {
-    kill: () => run.child.kill('SIGKILL'),
-    next: async (): Promise<Record<string, unknown>> => {
-      const lines = (await run.waitFor(new RegExp(`^(?:.*\\n){${seen}}(.*)\\n`))).input!.split('\n');
-      return JSON.parse(lines[seen++]);
-    },
-  };
-}
 
 /** One line on stderr, status 2, no stack trace, nothing from a guest. */
 function assertRefused(r: { status: number | null; stdout: string; stderr: string }, reason: RegExp): void {

@@ -2,7 +2,8 @@
  * The host's end of the TCP transfer test, run in the test's network
  * namespace: `node tcp-peer.js BYTES` (a program: importing it would start its servers). Port 5001 takes BYTES from the
  * guest and closes; port 5002 sends BYTES of random data and closes. Prints
- * one JSON line when listening and one per transfer, with its SHA-256.
+ * one JSON line when listening and one per transfer, with its SHA-256 (and,
+ * for what it took, the milliseconds from its first byte to its last).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
@@ -18,11 +19,13 @@ const finished = () => {
 const sink = createServer((socket) => {
   const hash = createHash('sha256');
   let received = 0;
+  let first = 0;
   socket.on('data', (d) => {
+    if (received === 0) first = performance.now();
     hash.update(d.subarray(0, bytes - received));
     received += d.length;
     if (received >= bytes) {
-      say({ sink: hash.digest('hex'), bytes: received });
+      say({ sink: hash.digest('hex'), bytes: received, ms: Math.round(performance.now() - first) });
       socket.destroy();
       finished();
     }
