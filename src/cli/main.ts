@@ -45,8 +45,8 @@ runFlags(
     .option('--cpus <n>', 'number of vCPUs', '1')
     .addOption(new Option('--cpu-template <template>', 'what the guest sees of the host CPU').choices(cpuTemplates).default('host'))
     .option('--test-device <addr>', 'add the MMIO test device at this address')
-    .option('--disk <path[,ro][,id=NAME]>', 'a virtio-blk disk over a raw image file, read-only with ro (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
-    .option('--net <tap=NAME[,mac=MAC][,vhost=on|off]>', 'a virtio-net card on an existing tap; vhost-net where the host has it (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--disk <path[,ro][,id=NAME][,bw_size=N,ops_size=N,...]>', 'a virtio-blk disk over a raw image file, read-only with ro, rate-limited by token buckets (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--net <tap=NAME[,mac=MAC][,vhost=on|off][,rx_bw_size=N,tx_ops_size=N,...]>', 'a virtio-net card on an existing tap; vhost-net where the host has it and no rate limit is set (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--fw-cfg <[name=]NAME,file=PATH|string=TEXT>', 'a file in QEMU\'s fw_cfg device, as -fw_cfg (repeatable; multiboot and raw guests have the device)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--vsock <cid=N[,uds=PATH]>', 'a virtio-vsock line to the host: through vhost-vsock (host AF_VSOCK, CID 2), or with uds= over Unix sockets as Firecracker does')
     .addOption(new Option('--on-reboot <action>', 'when the guest reboots: exit, or restart it').choices(['exit', 'restart']).default('exit'))
@@ -115,6 +115,21 @@ program
   .option('--force', 'rebuild even when the cache is up to date')
   .action(async (opts) => {
     process.exitCode = await (await import('./guest-command.js')).guestFetchCommand(opts);
+  });
+
+program
+  .command('jail')
+  .description('as root: run a tsvmm command in a jail, as Firecracker\'s jailer does (chroot, namespaces, a cgroup, an unprivileged user, no capabilities)')
+  .argument('<command...>', 'the tsvmm command and its arguments, after --, with the jail\'s paths (e.g. -- run --kernel /vmlinux)')
+  .requiredOption('--id <id>', 'the jail\'s name: its chroot is <chroot-base>/<id>/root, its cgroup tsvmm/<id>')
+  .requiredOption('--uid <n>', 'the user tsvmm runs as')
+  .requiredOption('--gid <n>', 'the group tsvmm runs as')
+  .option('--chroot-base <dir>', 'where jails are made', '/srv/tsvmm')
+  .option('--file <path[:path-in-jail]>', 'a file the VM needs (kernel, initrd, disk): hard-linked into the jail, at /its-name unless given (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--netns <path>', 'join this network namespace (e.g. /var/run/netns/NAME)')
+  .option('--cgroup <file=value>', 'a cgroup v2 limit, e.g. memory.max=512M, cpu.max="50000 100000", pids.max=64 (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .action(async (command: string[], opts) => {
+    process.exitCode = await (await import('./jail-command.js')).jailCommand(command, opts);
   });
 
 program

@@ -25,6 +25,7 @@ const c = {
   poll: libc.func('int poll(void *fds, unsigned long nfds, int timeout)'),
   pthreadSelf: libc.func('uint64_t pthread_self()'),
   pthreadKill: libc.func('int pthread_kill(uint64_t thread, int sig)'),
+  mknod: libc.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
 };
 
 export const O_RDWR = 0o2;
@@ -48,6 +49,13 @@ function check(result: number, call: string, detail?: string): number {
 
 export function open(path: string, flags: number): number {
   return check(c.open(path, flags | O_CLOEXEC), 'open', path);
+}
+
+const S_IFCHR = 0o020000;
+
+/** A character device node at `path` with the device number `rdev` (as fs.Stats.rdev gives it) and permissions `mode`. */
+export function mknodChar(path: string, rdev: number, mode: number): void {
+  check(c.mknod(path, S_IFCHR | mode, rdev), 'mknod', path);
 }
 
 export function close(fd: number): void {

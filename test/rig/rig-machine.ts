@@ -39,6 +39,7 @@ export const RIG_JOB_DIR = '/run/job';
 const CHROOT_MOUNTS = `
 mount -t proc proc /host/proc
 mount -t sysfs sysfs /host/sys
+mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
 mount -t devtmpfs devtmpfs /host/dev
 mkdir -p /host/dev/pts /host/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts
@@ -92,7 +93,7 @@ poweroff -f
 
 export const RIG_MACHINE: GuestRecipe = {
   name: 'test-rig',
-  version: 4,
+  version: 5,
   // The stock kernel: the cloud kernel has no kvm_amd.
   kernelMetapackage: 'linux-image-amd64',
   modules: [

@@ -44,6 +44,8 @@ export interface RigJob {
   /** A TCP port of the host's loopback that reaches `guestPort` in the rig. */
   forward?: { hostPort: number; guestPort: number };
   progress?: Progress;
+  /** The rig's CPUs (default 1: see below); 2 for a benchmark whose VMM threads must not share one CPU. */
+  cpus?: number;
   /**
    * Called before the rig boots with the host's path of the job's directory
    * (RIG_JOB_DIR in the rig, not cached there), for a caller that hands the
@@ -142,7 +144,7 @@ export async function runInRig(job: RigJob): Promise<RigResult> {
       '-cpu', 'EPYC,+svm,+npt',
       // One CPU: with two, the rig's kernel died in 3 of 12 runs that booted Linux (a soft lockup waiting on
       // an IPI in kvm_destroy_vm; a page-fault loop at kernel entry); with one, in none of 9 (docs/testing.md).
-      '-smp', '1',
+      '-smp', String(job.cpus ?? 1),
       '-m', `${RIG_MEMORY_GIB}G`,
       '-nodefaults', '-nographic', '-no-reboot',
       '-serial', `file:${consoleLog}`,
