@@ -89,9 +89,13 @@ function longestFirst(files: string[]): string[] {
   return [...files].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
 }
 
-/** How many rigs run side by side: one a core, each with its RAM and some to spare. */
+/**
+ * How many rigs run side by side: one a core, each with its RAM and some to
+ * spare (a rig's RAM is touched only as its guests use it: a full run peaks
+ * far below it).
+ */
 function rigLanes(): number {
-  const byMemory = Math.floor(totalmem() / ((RIG_MEMORY_GIB + 4) * 2 ** 30));
+  const byMemory = Math.floor(totalmem() / ((RIG_MEMORY_GIB + 2) * 2 ** 30));
   return Math.max(1, Math.min(availableParallelism(), byMemory));
 }
 
