@@ -1,7 +1,8 @@
 /**
  * The web console's side of a run: what the page sees of the machine and
  * what it may do to it. Serial output goes to every open page as it comes
- * (beside the terminal), keys typed there go to the guest's UART, and the
+ * (beside the terminal; a page that opens later first gets the last 64
+ * KiB of it), keys typed there go to the guest's UART, and the
  * pause, resume and stop buttons call the same Machine methods the API's
  * PATCH /vm and a signal do.
  *
@@ -29,6 +30,8 @@ const SAMPLE_MS = 500;
 const PROBE_ANSWER_MS = 200;
 /** Messages a slow page may have queued before it is sent no more samples. */
 const MAX_BUFFERED = 1 << 20;
+/** Serial output kept for a page that opens later: what a terminal's scrollback would hold. */
+const CONSOLE_HISTORY = 64 << 10;
 
 export class Dashboard {
   private readonly pages = new Set<WebSocket>();
@@ -40,6 +43,9 @@ export class Dashboard {
   private serial?: SerialInput;
   private timer?: NodeJS.Timeout;
   private sampling = false;
+  /** The run's latest serial output (across reboots), about CONSOLE_HISTORY bytes in chunks as they came, for pages that open later. */
+  private readonly history: Uint8Array[] = [];
+  private historyBytes = 0;
 
   private constructor(readonly server: WebServer) {}
 
@@ -62,7 +68,11 @@ export class Dashboard {
     const sink = machine.console;
     machine.console = (data) => {
       sink(data);
-      if (data.length > 0) this.send({ type: 'console', data: Buffer.from(data).toString('base64') });
+      if (data.length === 0) return;
+      this.history.push(Uint8Array.from(data));
+      this.historyBytes += data.length;
+      while (this.historyBytes - this.history[0].length >= CONSOLE_HISTORY) this.historyBytes -= this.history.shift()!.length;
+      this.send({ type: 'console', data: Buffer.from(data).toString('base64') });
     };
     this.lastMachineMessage = { type: 'machine', description: machine.description, cpus: machine.vcpus.length, memoryMap: machine.memoryMap() };
     this.send(this.lastMachineMessage);
@@ -91,7 +101,9 @@ export class Dashboard {
     socket.on('close', () => this.pages.delete(socket));
     socket.on('error', () => this.pages.delete(socket));
     socket.on('message', (raw) => this.command(raw.toString()));
-    for (const m of [this.lastMachineMessage, this.ended]) if (m) socket.send(JSON.stringify(m));
+    // What the guest printed before the page opened comes first, as a terminal's scrollback would.
+    const earlier: ServerMessage | undefined = this.history.length > 0 ? { type: 'console', data: Buffer.concat(this.history).toString('base64') } : undefined;
+    for (const m of [this.lastMachineMessage, earlier, this.ended]) if (m) socket.send(JSON.stringify(m));
   }
 
   /** What the page asked; anything else is ignored, as a page is not trusted to be well-formed. */
