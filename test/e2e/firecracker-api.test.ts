@@ -11,10 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FirecrackerClient } from '../../src/api/firecracker-client.js';
-import { ensureDefaultGuest } from '../../src/guest/default-guest.js';
-import { guestCommandParameter } from '../../src/guest/init-script.js';
-import { runCli, startCli, type RunningProcess } from '../helpers/cli.js';
+import { connectApi, defaultGuestBootSource } from '../helpers/api-client.js';
+import { runCli, startCli } from '../helpers/cli.js';
 import { guestFile } from '../helpers/guests.js';
 import { kvmTest } from '../helpers/kvm.js';
 
@@ -22,33 +20,13 @@ const dir = mkdtempSync(join(tmpdir(), 'tsvmm-fc-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const LINUX = { backend: 'hardware', timeout: 10 * 60_000 } as const;
 
-/** The default guest's kernel and initramfs, and boot args that run `command` and report its status. */
-async function bootSource(command: string[]) {
-  const guest = await ensureDefaultGuest();
-  return { kernel_image_path: guest.kernel, initrd_path: guest.initrd, boot_args: `console=ttyS0 panic=-1 quiet ${guestCommandParameter(command)}` };
-}
-
-/**
- * Waits until the API socket is there. `tsvmm run` opens it once the machine's configuration is
- * ready, after it has read and unpacked the default guest: seconds in the rig, where TCG runs gunzip.
- */
-async function connect(sock: string, cli: RunningProcess): Promise<FirecrackerClient> {
-  for (let i = 0; i < 2400; i++) {
-    if (existsSync(sock)) return new FirecrackerClient(sock);
-    const { stderr } = cli.output();
-    if (stderr !== '') throw new Error(`tsvmm serve failed: ${stderr}`);
-    await sleep(50);
-  }
-  throw new Error('the API socket never appeared');
-}
-
 kvmTest('tsvmm serve: the default guest configured and started over the API, paused and resumed; its command\'s status is tsvmm\'s', LINUX, async () => {
   const sock = join(dir, 'serve.sock');
   const cli = startCli(['serve', '--api-sock', sock], { timeoutMs: 8 * 60_000 });
-  const client = await connect(sock, cli);
+  const client = await connectApi(sock, cli);
   assert.equal((await client.describeInstance()).state, 'Not started');
   await client.putMachineConfig({ vcpu_count: 2, mem_size_mib: 256 });
-  await client.putBootSource(await bootSource(['sh', '-c', 'sleep 3; echo api-guest-$(nproc); exit 5']));
+  await client.putBootSource(await defaultGuestBootSource(['sh', '-c', 'sleep 3; echo api-guest-$(nproc); exit 5']));
   await client.putEntropy();
   const metrics = join(dir, 'metrics.jsonl');
   await client.putMetrics({ metrics_path: metrics });
@@ -79,7 +57,7 @@ kvmTest('tsvmm serve: the default guest configured and started over the API, pau
 kvmTest('tsvmm\'s own path: a raw binary booted through the API, its debug-exit status tsvmm\'s', async () => {
   const sock = join(dir, 'raw.sock');
   const cli = startCli(['serve', '--api-sock', sock], { timeoutMs: 2 * 60_000 });
-  const client = await connect(sock, cli);
+  const client = await connectApi(sock, cli);
   await client.putRawBoot({ image_path: guestFile('long-hello.s', { address: 0x100000 }), mode: 'long', load_addr: 0x100000 });
   await client.startInstance();
   const r = await cli.done;
@@ -91,7 +69,7 @@ kvmTest('a Firecracker configuration file boots the same guest, with tsvmm run a
   const disk = join(dir, 'disk.img');
   writeFileSync(disk, Buffer.alloc(1 << 20, 0x5a));
   writeFileSync(config, JSON.stringify({
-    'boot-source': await bootSource(['sh', '-c', 'head -c 4 /dev/vda; echo; exit 4']),
+    'boot-source': await defaultGuestBootSource(['sh', '-c', 'head -c 4 /dev/vda; echo; exit 4']),
     'machine-config': { vcpu_count: 1, mem_size_mib: 256 },
     drives: [{ drive_id: 'data', path_on_host: disk, is_root_device: false, is_read_only: true }],
   }));
@@ -107,7 +85,7 @@ kvmTest('a Firecracker configuration file boots the same guest, with tsvmm run a
 kvmTest('tsvmm run --api-sock: the running VM seen and paused through the API', LINUX, async () => {
   const sock = join(dir, 'run.sock');
   const cli = startCli(['run', '--mem', '256M', '--api-sock', sock, '--', 'sh', '-c', 'sleep 4; echo run-api-ok'], { timeoutMs: 5 * 60_000 });
-  const client = await connect(sock, cli);
+  const client = await connectApi(sock, cli);
   await cli.waitFor(/TSVMM-READY/);
   assert.equal((await client.describeInstance()).state, 'Running');
   assert.deepEqual(await client.getMachineConfig(), { vcpu_count: 1, mem_size_mib: 256, smt: false, track_dirty_pages: false, huge_pages: 'None' });

@@ -11,15 +11,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
-import { FirecrackerClient } from '../../src/api/firecracker-client.js';
-import { ensureDefaultGuest } from '../../src/guest/default-guest.js';
-import { guestCommandParameter } from '../../src/guest/init-script.js';
-import { startCli, type RunningProcess } from '../helpers/cli.js';
+import { connectApi, defaultGuestBootSource } from '../helpers/api-client.js';
+import { startCli } from '../helpers/cli.js';
 import { kvmTest } from '../helpers/kvm.js';
 import { GUEST_IP_PARAMETER, HOST_IP, SINK_PORT, SOURCE_PORT, tapNamespace } from '../helpers/netns.js';
 import { startTcpPeer } from '../helpers/tcp-transfer.js';
@@ -38,15 +35,6 @@ function scratch(t: TestContext): string {
   return dir;
 }
 
-async function connect(sock: string, cli: RunningProcess): Promise<FirecrackerClient> {
-  for (let i = 0; i < 2400; i++) {
-    if (existsSync(sock)) return new FirecrackerClient(sock);
-    if (cli.output().stderr !== '') throw new Error(`tsvmm serve failed: ${cli.output().stderr}`);
-    await sleep(50);
-  }
-  throw new Error('the API socket never appeared');
-}
-
 /** A line `NAME start end sha` the guest printed. */
 function timed(stdout: string, name: string): { seconds: number; sha: string } {
   const m = new RegExp(`^${name} ([\\d.]+) ([\\d.]+) ([0-9a-f]{64})`, 'm').exec(stdout);
@@ -62,12 +50,11 @@ kvmTest('a disk read at 1 MiB/s takes its time, and at 512 KiB/s once PATCH /dri
   const sock = join(dir, 'api.sock');
   const cli = startCli(['serve', '--api-sock', sock], { timeoutMs: GUEST_TIMEOUT_MS });
   t.after(() => cli.child.kill('SIGKILL'));
-  const client = await connect(sock, cli);
-  const guest = await ensureDefaultGuest();
+  const client = await connectApi(sock, cli);
   // Each read starts with an empty page cache; between them, the host changes the limit.
   const read = (name: string) => `echo 3 > /proc/sys/vm/drop_caches; a=$(t); s=$(sha256sum < /dev/vda); echo "${name} $a $(t) $s"`;
   const script = [UPTIME, read('READ1'), 'echo PATCH-NOW', 'sleep 8', read('READ2')].join('; ');
-  await client.putBootSource({ kernel_image_path: guest.kernel, initrd_path: guest.initrd, boot_args: `console=ttyS0 panic=-1 quiet ${guestCommandParameter(['sh', '-c', script])}` });
+  await client.putBootSource(await defaultGuestBootSource(['sh', '-c', script]));
   await client.putDrive({ drive_id: 'data', path_on_host: disk, is_root_device: false, is_read_only: true, rate_limiter: { bandwidth: { size: MiB, refill_time: 1000 } } });
   await client.startInstance();
   await cli.waitFor(/^PATCH-NOW/m);
