@@ -84,13 +84,20 @@ const CLI = join(PACKAGE_ROOT, 'dist/src/cli/main.js');
  * node_modules its imports may be found in (its own and its ancestors',
  * where npm hoists them), each where its real path is, outermost first.
  */
-function systemDirs(): string[] {
+function systemDirs(): { path: string; link?: string }[] {
   const candidates = ['/usr', '/lib', '/lib64', PACKAGE_ROOT];
   for (let dir = PACKAGE_ROOT; dir !== '/'; dir = dirname(dir)) candidates.push(join(dir, 'node_modules'));
-  const real = [...new Set(candidates.filter((d) => existsSync(d)).map((d) => (lstatSync(d).isSymbolicLink() && d !== '/lib' && d !== '/lib64' ? realpathSync(d) : d)))];
-  real.sort((a, b) => a.length - b.length);
-  return real.filter((d, i) => !real.slice(0, i).some((outer) => d.startsWith(`${outer}/`)));
+  const dirs = new Map<string, string | undefined>();
+  for (const d of candidates.filter((c) => existsSync(c))) {
+    const linked = lstatSync(d).isSymbolicLink();
+    // /lib and /lib64 are made as the same links in the jail; a linked node_modules is mounted where it really is.
+    if (linked && (d === '/lib' || d === '/lib64')) dirs.set(d, readlinkSync(d));
+    else dirs.set(linked ? realpathSync(d) : d, undefined);
+  }
+  const paths = [...dirs.keys()].sort((a, b) => a.length - b.length);
+  return paths.filter((d, i) => !paths.slice(0, i).some((outer) => d.startsWith(`${outer}/`))).map((path) => ({ path, link: dirs.get(path) }));
 }
+
 const CGROUP_CONTROLLERS = ['cpu', 'memory', 'pids', 'io', 'cpuset'];
 
 /** `s` as one word for sh. */
@@ -128,6 +135,8 @@ function cgroup2Mount(): string {
 export interface PreparedJail {
   root: string;
   cgroup: string;
+  /** Host directories mounted read-only at the same paths in the jail. */
+  binds: string[];
 }
 
 /** Steps 1 to 3: the chroot, its devices and files, the cgroup. */
@@ -165,12 +174,13 @@ export function prepareJail(c: JailConfig): PreparedJail {
     });
   }
   // What Node needs to run: /usr read-only, /lib and /lib64 as the host has them (symlinks into /usr, or directories).
-  step('system directories', () => {
-    for (const d of systemDirs()) {
-      const inJail = join(root, d);
-      if (lstatSync(d).isSymbolicLink()) symlinkSync(readlinkSync(d), inJail);
-      else mkdirSync(inJail, { recursive: true });
+  const binds = step('system directories', () => {
+    const dirs = systemDirs();
+    for (const { path, link } of dirs) {
+      if (link !== undefined) symlinkSync(link, join(root, path));
+      else mkdirSync(join(root, path), { recursive: true });
     }
+    return dirs.filter((d) => d.link === undefined).map((d) => d.path);
   });
   const cgroup = step('cgroup', () => {
     const mount = cgroup2Mount();
@@ -192,15 +202,13 @@ export function prepareJail(c: JailConfig): PreparedJail {
     }
     return own;
   });
-  return { root, cgroup };
+  return { root, cgroup, binds };
 }
 
 /** Steps 4 to 6, as the sh command line that does them: into the cgroup, the namespaces, the mounts, chroot and setpriv. */
 export function jailCommandLine(c: JailConfig, jail: PreparedJail): string {
   const { root } = jail;
-  const binds = systemDirs()
-    .filter((d) => !lstatSync(d).isSymbolicLink())
-    .map((d) => `mount --bind -o ro ${q(d)} ${q(join(root, d))}`);
+  const binds = jail.binds.map((d) => `mount --bind -o ro ${q(d)} ${q(join(root, d))}`);
   const node = resolve(process.execPath);
   const inside = [
     'set -e',
