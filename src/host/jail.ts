@@ -11,8 +11,8 @@
  *     (`memory.max=512M`, `cpu.max=50000 100000`, `pids.max=64`);
  *  4. new mount, PID, IPC and UTS namespaces (util-linux's unshare), and
  *     the network namespace given, if one is (nsenter);
- *  5. in the new mount namespace: /usr (and what /lib is), tsvmm's own
- *     package and the node_modules it imports from bind-mounted read-only,
+ *  5. in the new mount namespace: /usr (and what /lib is), what Node reads
+ *     of tsvmm's package and the node_modules it imports from, bind-mounted read-only,
  *     since Node, unlike Firecracker, is not one static binary; a fresh
  *     /proc of the new PID namespace;
  *  6. chroot, then setpriv: the jail's uid and gid, no supplementary
@@ -79,23 +79,38 @@ const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replac
 const CLI = join(PACKAGE_ROOT, 'dist/src/cli/main.js');
 
 /**
+ * What of tsvmm's package Node reads. Each is mounted on its own, not the
+ * package's directory: that may be one the jail's user cannot enter (a
+ * checkout in `mktemp -d`, mode 700), while what npm and tsc write in it
+ * is readable by all.
+ */
+const PACKAGE_ENTRIES = ['package.json', 'dist', 'guests', 'web', 'node_modules'];
+
+/**
  * What Node needs in the jail to run tsvmm: /usr (and /lib, /lib64 where
  * they are directories, not links into /usr), tsvmm's package, and every
  * node_modules its imports may be found in (its own and its ancestors',
  * where npm hoists them), each where its real path is, outermost first.
  */
 function systemDirs(): { path: string; link?: string }[] {
-  const candidates = ['/usr', '/lib', '/lib64', PACKAGE_ROOT];
+  const candidates = ['/usr', '/lib', '/lib64', ...PACKAGE_ENTRIES.map((e) => join(PACKAGE_ROOT, e))];
   for (let dir = PACKAGE_ROOT; dir !== '/'; dir = dirname(dir)) candidates.push(join(dir, 'node_modules'));
   const dirs = new Map<string, string | undefined>();
   for (const d of candidates.filter((c) => existsSync(c))) {
-    const linked = lstatSync(d).isSymbolicLink();
-    // /lib and /lib64 are made as the same links in the jail; a linked node_modules is mounted where it really is.
-    if (linked && (d === '/lib' || d === '/lib64')) dirs.set(d, readlinkSync(d));
-    else dirs.set(linked ? realpathSync(d) : d, undefined);
+    if (!lstatSync(d).isSymbolicLink()) {
+      dirs.set(d, undefined);
+      continue;
+    }
+    // A link is made the same in the jail; what it leads to is mounted where it really is (/lib and /lib64 lead into /usr).
+    dirs.set(d, readlinkSync(d));
+    if (d !== '/lib' && d !== '/lib64') dirs.set(realpathSync(d), undefined);
   }
-  const paths = [...dirs.keys()].sort((a, b) => a.length - b.length);
-  return paths.filter((d, i) => !paths.slice(0, i).some((outer) => d.startsWith(`${outer}/`))).map((path) => ({ path, link: dirs.get(path) }));
+  // What lies inside a mounted directory comes with it.
+  const mounts = [...dirs].filter(([, link]) => link === undefined).map(([path]) => path);
+  return [...dirs]
+    .filter(([path]) => !mounts.some((outer) => path.startsWith(`${outer}/`)))
+    .sort(([a], [b]) => a.length - b.length)
+    .map(([path, link]) => ({ path, link }));
 }
 
 const CGROUP_CONTROLLERS = ['cpu', 'memory', 'pids', 'io', 'cpuset'];
@@ -177,8 +192,11 @@ export function prepareJail(c: JailConfig): PreparedJail {
   const binds = step('system directories', () => {
     const dirs = systemDirs();
     for (const { path, link } of dirs) {
-      if (link !== undefined) symlinkSync(link, join(root, path));
-      else mkdirSync(join(root, path), { recursive: true });
+      const inJail = join(root, path);
+      mkdirSync(dirname(inJail), { recursive: true });
+      if (link !== undefined) symlinkSync(link, inJail);
+      else if (statSync(path).isFile()) writeFileSync(inJail, '');
+      else mkdirSync(inJail);
     }
     return dirs.filter((d) => d.link === undefined).map((d) => d.path);
   });
